@@ -1,0 +1,1 @@
+// boxes kernels: to be written.

@@ -1,0 +1,1 @@
+// reduce kernels: to be written.

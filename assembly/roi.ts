@@ -1,0 +1,1 @@
+// roi kernels: to be written.
