@@ -96,27 +96,49 @@ export interface ValueAndGrads {
  * gets a zero gradient. Gradients of a tensor used several times accumulate.
  */
 export function valueAndGrads(fn: () => Tensor, params: readonly Tensor[]): ValueAndGrads {
-  check(current === null, 'valueAndGrads', () => 'nested gradient tapes are not supported');
+  const tape = beginTape(params);
+  try {
+    return scope(() => finish(tape, fn(), params));
+  } finally {
+    endTape(tape, params);
+  }
+}
+
+/**
+ * The same for a loss computed asynchronously (a detector's forward reads proposals back from a
+ * GPU). Only one tape records at a time: do not run two of these concurrently.
+ */
+export async function valueAndGradsAsync(fn: () => Promise<Tensor>, params: readonly Tensor[]): Promise<ValueAndGrads> {
+  const tape = beginTape(params);
+  try {
+    return await scope(async () => finish(tape, await fn(), params));
+  } finally {
+    endTape(tape, params);
+  }
+}
+
+function beginTape(params: readonly Tensor[]): Tape {
+  check(current === null, 'valueAndGrads', () => 'nested or concurrent gradient tapes are not supported');
   const tape = new Tape();
   for (const p of params) {
     check(p.dtype === 'float32', 'valueAndGrads', () => `params: parameter #${p.id} is ${p.dtype}; only float32 tensors have gradients`);
     tape.watch(p);
   }
   current = tape;
-  try {
-    return scope(() => {
-      const value = fn();
-      check(value instanceof Tensor, 'valueAndGrads', () => 'the loss function must return a Tensor');
-      check(value.size === 1, 'valueAndGrads', () => `the loss must be a scalar, got shape ${fmtShape(value.shape)}`);
-      current = null;
-      const grads = backward(tape, value, params);
-      return { value, grads };
-    });
-  } finally {
-    current = null;
-    tape.release();
-    for (const p of params) if (p.tape === tape) p.tape = null;
-  }
+  return tape;
+}
+
+function finish(tape: Tape, value: Tensor, params: readonly Tensor[]): ValueAndGrads {
+  check(value instanceof Tensor, 'valueAndGrads', () => 'the loss function must return a Tensor');
+  check(value.size === 1, 'valueAndGrads', () => `the loss must be a scalar, got shape ${fmtShape(value.shape)}`);
+  current = null;
+  return { value, grads: backward(tape, value, params) };
+}
+
+function endTape(tape: Tape, params: readonly Tensor[]): void {
+  if (current === tape) current = null;
+  tape.release();
+  for (const p of params) if (p.tape === tape) p.tape = null;
 }
 
 /** JAX-style: grad(f)(...xs) returns df/dx for each argument. */

@@ -1,0 +1,158 @@
+import { relu } from '../engine/ops/elementwise.js';
+import { reshape, transpose } from '../engine/ops/layout.js';
+import { tensor } from '../engine/ops/creation.js';
+import { nms } from '../engine/ops/detection.js';
+import type { Rng } from '../engine/random.js';
+import type { Tensor } from '../engine/tensor.js';
+import { normal } from '../nn/init.js';
+import { Conv2d } from '../nn/layers.js';
+import { Module } from '../nn/module.js';
+import { BoxCoder } from './box-coder.js';
+import { boxCount, clipBoxes, iouMatrix, keepLarge, takeRows, topK, type Boxes } from './boxes.js';
+import { BELOW_LOW_THRESHOLD, BETWEEN_THRESHOLDS, match, type MatcherConfig } from './matcher.js';
+import { sampleBalanced, type SamplerConfig } from './sampler.js';
+
+/** Weights of torchvision's RPN head init: N(0, 0.01), bias 0. */
+const rpnInit = (shape: number[], rng: Rng): Tensor => normal(shape, 0.01, rng);
+
+/**
+ * 3×3 conv + ReLU, then per anchor a 2-way objectness logit pair (background, object) — a
+ * softmax rather than torchvision's single sigmoid logit, because the paper's soft loss needs
+ * class probabilities — and 4 box deltas. Outputs are flattened to [N·H·W·A, 2] and [N·H·W·A, 4]
+ * in the anchor generator's order.
+ */
+export class RPNHead extends Module {
+  readonly conv: Conv2d;
+  readonly clsLogits: Conv2d;
+  readonly bboxPred: Conv2d;
+
+  constructor(
+    readonly channels: number,
+    readonly anchorsPerLocation: number,
+    rng: Rng,
+  ) {
+    super();
+    const opts = { init: rpnInit };
+    this.conv = this.addModule('conv', new Conv2d(channels, channels, 3, rng, { padding: 1, ...opts }));
+    this.clsLogits = this.addModule('cls_logits', new Conv2d(channels, anchorsPerLocation * 2, 1, rng, opts));
+    this.bboxPred = this.addModule('bbox_pred', new Conv2d(channels, anchorsPerLocation * 4, 1, rng, opts));
+  }
+
+  forward(features: Tensor): { logits: Tensor; deltas: Tensor } {
+    const [n, , h, w] = features.shape as [number, number, number, number];
+    const a = this.anchorsPerLocation;
+    const t = relu(this.conv.forward(features));
+    const flat = (x: Tensor, k: number): Tensor =>
+      reshape(transpose(reshape(x, [n, a, k, h, w]), [0, 3, 4, 1, 2]), [n * h * w * a, k]);
+    return { logits: flat(this.clsLogits.forward(t), 2), deltas: flat(this.bboxPred.forward(t), 4) };
+  }
+}
+
+export interface RPNConfig {
+  matcher: MatcherConfig;
+  sampler: SamplerConfig;
+  preNmsTopN: { train: number; test: number };
+  postNmsTopN: { train: number; test: number };
+  nmsThreshold: number;
+  minSize: number;
+  scoreThreshold: number;
+}
+
+export interface RPNTargets {
+  /** Global anchor indices (image·M + i) of the sampled anchors, positives first. */
+  sampled: Int32Array;
+  /** 0/1 objectness label of each sampled anchor. */
+  labels: Int32Array;
+  /** Global indices of the positive anchors. */
+  positive: Int32Array;
+  /** Regression targets [positive, 4]. */
+  targets: Float32Array;
+}
+
+/**
+ * Label and sample anchors for every image of the batch (torchvision's
+ * assign_targets_to_anchors + fg_bg_sampler), on the host.
+ */
+export function rpnTargets(anchors: Boxes, gtBoxes: readonly Boxes[], cfg: RPNConfig, coder: BoxCoder, rng: Rng): RPNTargets {
+  const m = boxCount(anchors);
+  const sampled: number[] = [];
+  const labels: number[] = [];
+  const positive: number[] = [];
+  const targets: number[] = [];
+  gtBoxes.forEach((gt, img) => {
+    const g = boxCount(gt);
+    const matches = match(iouMatrix(gt, anchors), g, m, cfg.matcher);
+    const lab = new Int32Array(m);
+    for (let i = 0; i < m; i++) {
+      const v = matches[i]!;
+      lab[i] = v >= 0 ? 1 : v === BELOW_LOW_THRESHOLD ? 0 : v === BETWEEN_THRESHOLDS ? -1 : 0;
+    }
+    const { positive: pos, negative: neg } = sampleBalanced(lab, cfg.sampler, rng);
+    if (pos.length) {
+      const enc = coder.encode(takeRows(anchors, 4, pos), takeRows(gt, 4, pos.map((i) => matches[i]!)));
+      targets.push(...enc);
+    }
+    for (const i of pos) {
+      sampled.push(img * m + i);
+      labels.push(1);
+      positive.push(img * m + i);
+    }
+    for (const i of neg) {
+      sampled.push(img * m + i);
+      labels.push(0);
+    }
+  });
+  return {
+    sampled: Int32Array.from(sampled),
+    labels: Int32Array.from(labels),
+    positive: Int32Array.from(positive),
+    targets: Float32Array.from(targets),
+  };
+}
+
+/**
+ * Region proposals per image (torchvision's filter_proposals for one feature level): top-k by
+ * objectness, decode, clip, drop tiny boxes, NMS on the backend, keep the best post-NMS.
+ * Reads the head's outputs back to the host (asynchronously, for GPU backends).
+ */
+export async function proposals(
+  logits: Tensor,
+  deltas: Tensor,
+  anchors: Boxes,
+  imageCount: number,
+  imageSize: { height: number; width: number },
+  cfg: RPNConfig,
+  coder: BoxCoder,
+  training: boolean,
+): Promise<Boxes[]> {
+  const m = boxCount(anchors);
+  const [l, d] = await Promise.all([logits.data(), deltas.data()]);
+  const preK = training ? cfg.preNmsTopN.train : cfg.preNmsTopN.test;
+  const postK = training ? cfg.postNmsTopN.train : cfg.postNmsTopN.test;
+  const out: Boxes[] = [];
+  for (let img = 0; img < imageCount; img++) {
+    const score = new Float32Array(m);
+    for (let i = 0; i < m; i++) {
+      const o = (img * m + i) * 2;
+      score[i] = 1 / (1 + Math.exp(l[o]! - l[o + 1]!)); // softmax probability of "object"
+    }
+    const top = topK(score, preK);
+    const boxes = clipBoxes(
+      coder.decode(takeRows(anchors, 4, top), takeRows(d.subarray(img * m * 4, (img + 1) * m * 4) as Float32Array, 4, top)),
+      imageSize.height,
+      imageSize.width,
+    );
+    const keep = keepLarge(boxes, cfg.minSize).filter((i) => score[top[i]!]! >= cfg.scoreThreshold);
+    const kb = takeRows(boxes, 4, keep);
+    const ks = Float32Array.from(keep, (i) => score[top[i]!]!);
+    const bt = tensor(kb, [keep.length, 4], { backend: logits.backend });
+    const st = tensor(ks, [keep.length], { backend: logits.backend });
+    const kept = await nms(bt, st, cfg.nmsThreshold);
+    const idx = (await kept.data()).subarray(0, postK);
+    bt.dispose();
+    st.dispose();
+    kept.dispose();
+    out.push(takeRows(kb, 4, idx));
+  }
+  return out;
+}
