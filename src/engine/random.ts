@@ -79,6 +79,19 @@ export class Rng {
     return items;
   }
 
+  /** The full generator state, for checkpoints that resume exactly. */
+  getState(): number[] {
+    return [this.s0, this.s1, this.s2, this.s3, this.spare ?? NaN];
+  }
+
+  setState(state: readonly number[]): void {
+    if (state.length !== 5 || state.slice(0, 4).some((v) => !Number.isInteger(v) || v < 0 || v > 0xffffffff)) {
+      throw new Error(`kdet.Rng.setState: expected 4 uint32 words and a spare, got ${JSON.stringify(state)}`);
+    }
+    [this.s0, this.s1, this.s2, this.s3] = state as [number, number, number, number];
+    this.spare = Number.isNaN(state[4]) ? null : state[4]!;
+  }
+
   /** An independent generator derived from this one (for per-component streams). */
   fork(): Rng {
     return new Rng(this.nextU32());
