@@ -2,7 +2,7 @@
 export * from './ops/index.js';
 export { Tensor } from './tensor.js';
 export { scope, keep, dispose } from './scope.js';
-export { valueAndGrads, valueAndGradsAsync, valueAndGrad, grad, noGrad, type ValueAndGrads } from './tape.js';
+export { valueAndGrads, valueAndGradsAsync, valueAndGrad, grad, noGrad, type ValueAndGrads, type LossWithAux } from './tape.js';
 export { setBackend, getBackend, registerBackend, memoryStats } from './state.js';
 export { KdetError } from './errors.js';
 export type { Backend, Conv2dParams, Pool2dParams, RoiParams, MatmulParams, UnaryOp, BinaryOp, ReduceOp } from './backend.js';

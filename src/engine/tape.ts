@@ -1,6 +1,7 @@
 import { check, fail, fmtShape } from './errors.js';
 import { scope } from './scope.js';
-import { state } from './state.js';
+import { full } from './ops/creation.js';
+import { add } from './ops/elementwise.js';
 import { Tensor, view } from './tensor.js';
 
 /** Computes the gradients of an op's inputs from the gradients of its outputs. */
@@ -90,6 +91,12 @@ export interface ValueAndGrads {
   grads: Tensor[];
 }
 
+/** A loss plus named side outputs (loss parts, logits) that should outlive the tape. */
+export interface LossWithAux {
+  loss: Tensor;
+  aux: Record<string, Tensor>;
+}
+
 /**
  * Evaluate a scalar loss and its gradients with respect to `params`. Every intermediate is
  * disposed; `value` and `grads` belong to the caller. A parameter the loss does not depend on
@@ -106,12 +113,20 @@ export function valueAndGrads(fn: () => Tensor, params: readonly Tensor[]): Valu
 
 /**
  * The same for a loss computed asynchronously (a detector's forward reads proposals back from a
- * GPU). Only one tape records at a time: do not run two of these concurrently.
+ * GPU), which may also return named side outputs that survive (`aux`). Only one tape records at
+ * a time: do not run two of these concurrently.
  */
-export async function valueAndGradsAsync(fn: () => Promise<Tensor>, params: readonly Tensor[]): Promise<ValueAndGrads> {
+export async function valueAndGradsAsync(
+  fn: () => Promise<Tensor | LossWithAux>,
+  params: readonly Tensor[],
+): Promise<ValueAndGrads & { aux: Record<string, Tensor> }> {
   const tape = beginTape(params);
   try {
-    return await scope(async () => finish(tape, await fn(), params));
+    return await scope(async () => {
+      const r = await fn();
+      const { loss, aux } = r instanceof Tensor ? { loss: r, aux: {} } : r;
+      return { ...finish(tape, loss, params), aux };
+    });
   } finally {
     endTape(tape, params);
   }
@@ -208,20 +223,10 @@ function noGradDepth(fn: () => void): void {
 }
 
 /**
- * The tape needs `fill` and `add` but the ops import the tape: the ops module registers them
- * here at load time to break the import cycle.
+ * The sweep needs `full` and `add`; the ops import this module too, which ES modules allow
+ * because neither side uses the other while loading.
  */
-interface BackwardOps {
-  fill(shape: readonly number[], value: number, like: Tensor): Tensor;
-  add(a: Tensor, b: Tensor): Tensor;
-}
-let backwardOps: BackwardOps | null = null;
-export function setBackwardOps(ops: BackwardOps): void {
-  backwardOps = ops;
-}
-function opsForBackward(): BackwardOps {
-  if (!backwardOps) fail('valueAndGrads', 'engine ops are not loaded');
-  return backwardOps;
+function opsForBackward(): { fill(shape: readonly number[], value: number, like: Tensor): Tensor; add(a: Tensor, b: Tensor): Tensor } {
+  return { fill: (shape, value, like) => full(shape, value, { backend: like.backend }), add };
 }
 
-export { state };

@@ -1,7 +1,3 @@
-import { setBackwardOps } from '../tape.js';
-import { full } from './creation.js';
-import { add } from './elementwise.js';
-
 export * from './creation.js';
 export * from './elementwise.js';
 export * from './layout.js';
@@ -10,5 +6,3 @@ export * from './linalg.js';
 export * from './conv.js';
 export * from './nn.js';
 export * from './detection.js';
-
-setBackwardOps({ fill: (shape, value, like) => full(shape, value, { backend: like.backend }), add });
