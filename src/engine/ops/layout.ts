@@ -25,6 +25,11 @@ export function reshape(x: Tensor, shape: Shape): Tensor {
   return y;
 }
 
+/** The same values cut off from the tape: gradients never flow through it (a view, no copy). */
+export function stopGradient(x: Tensor): Tensor {
+  return view(x, x.shape);
+}
+
 export function flatten(x: Tensor, startAxis = 1): Tensor {
   return reshape(x, [...x.shape.slice(0, startAxis), -1]);
 }

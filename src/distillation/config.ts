@@ -1,0 +1,60 @@
+/**
+ * Every weight and switch of the distillation objective (../shared/PAPER.md), defaulting to the
+ * paper's values:
+ *   L = L_RPN + L_RCN + γ·L_hint,
+ *   L_cls = μ·L_hard + (1−μ)·L_soft (weighted, temperature T),
+ *   L_reg = smoothL1 + ν·L_b (teacher-bounded, margin m).
+ */
+export interface DistillConfig {
+  /** μ: hard-label share of the classification loss. */
+  mu: number;
+  /** Temperature T of the soft targets. */
+  temperature: number;
+  /** w_background of the soft loss (other classes 1). */
+  backgroundWeight: number;
+  /** λ: weight of the regression terms inside L_RPN and L_RCN. */
+  lambda: number;
+  /** ν: weight of the teacher-bounded regression term. */
+  nu: number;
+  /** m: margin of the bound. */
+  margin: number;
+  /** γ: weight of the hint loss. */
+  gamma: number;
+  /** Which terms are on (the ablation switches them). */
+  soft: boolean;
+  /** 'bounded' = the paper's L_b; 'l2' = plain L2 to the teacher's deltas; 'none' = off. */
+  regression: 'bounded' | 'l2' | 'none';
+  hint: boolean;
+  /** 1×1 adaptation layer (the paper's default), 3×3, or none (needs equal channel counts). */
+  adapter: '1x1' | '3x3' | 'none';
+  hintNorm: 'l2' | 'l1';
+  hintReduction: 'mean' | 'sum-per-image';
+  /** Fine-grained imitation (Wang et al. 2019): the hint only near objects. */
+  fineGrained: boolean;
+  /** ψ of the fine-grained mask. */
+  psi: number;
+  /** Steps over which the distillation terms ramp linearly from 0 to full weight (0: none). */
+  warmupSteps: number;
+}
+
+export function defaultDistillConfig(overrides: Partial<DistillConfig> = {}): DistillConfig {
+  return {
+    mu: 0.5,
+    temperature: 1,
+    backgroundWeight: 1.5,
+    lambda: 1,
+    nu: 0.5,
+    margin: 0,
+    gamma: 0.5,
+    soft: true,
+    regression: 'bounded',
+    hint: true,
+    adapter: '1x1',
+    hintNorm: 'l2',
+    hintReduction: 'mean',
+    fineGrained: false,
+    psi: 0.5,
+    warmupSteps: 0,
+    ...overrides,
+  };
+}

@@ -1,0 +1,149 @@
+import { tensor } from '../engine/ops/creation.js';
+import { mul } from '../engine/ops/elementwise.js';
+import { scope } from '../engine/scope.js';
+import { noGrad } from '../engine/tape.js';
+import type { Rng } from '../engine/random.js';
+import type { Tensor } from '../engine/tensor.js';
+import { BOX_LOSS_BETA, gatherRows, positiveDeltas, type FasterRCNN, type TargetBatch } from '../detection/faster-rcnn.js';
+import { poolRois } from '../detection/roi-heads.js';
+import { kaimingNormal } from '../nn/init.js';
+import { Conv2d } from '../nn/layers.js';
+import { Module } from '../nn/module.js';
+import type { DistillConfig } from './config.js';
+import { imitationMask } from './imitation-mask.js';
+import { distillClassification, distillRegression, hintLoss } from './losses.js';
+
+/** The adaptation layer: student channels → teacher channels at the hint layer. */
+export class Adapter extends Module {
+  readonly conv: Conv2d | null;
+
+  constructor(studentChannels: number, teacherChannels: number, kind: DistillConfig['adapter'], rng: Rng) {
+    super();
+    if (kind === 'none') {
+      if (studentChannels !== teacherChannels) {
+        throw new Error(`kdet.Adapter: hints without adaptation need equal channels, student has ${studentChannels}, teacher ${teacherChannels}`);
+      }
+      this.conv = null;
+    } else {
+      const k = kind === '3x3' ? 3 : 1;
+      this.conv = this.addModule('conv', new Conv2d(studentChannels, teacherChannels, k, rng, { padding: (k - 1) / 2, init: (s, r) => kaimingNormal(s, r, 'fanIn') }));
+    }
+  }
+
+  forward(x: Tensor): Tensor {
+    return this.conv ? this.conv.forward(x) : x;
+  }
+}
+
+/**
+ * A student, a frozen teacher and the adapter, trained together on the paper's objective. The
+ * adapter's parameters are trained with the student (they are part of this module); the
+ * teacher's are not (it is held outside the module tree).
+ */
+export class Distiller extends Module {
+  readonly adapter: Adapter;
+
+  constructor(
+    readonly student: FasterRCNN,
+    readonly teacher: FasterRCNN,
+    readonly config: DistillConfig,
+    rng: Rng,
+  ) {
+    super();
+    checkCompatible(student, teacher);
+    this.addModule('student', student);
+    this.adapter = this.addModule('adapter', new Adapter(student.backbone.outChannels, teacher.backbone.outChannels, config.adapter, rng));
+    teacher.setTrainable(false);
+    teacher.eval();
+  }
+
+  /**
+   * All loss terms of one batch, each already weighted, logged under its own name:
+   * rpnCls, rpnReg, roiCls, roiReg (each with its distillation part folded in), hint.
+   */
+  async losses(images: Tensor, targets: TargetBatch, rng: Rng, step: number): Promise<Record<string, Tensor>> {
+    const cfg = this.config;
+    const ramp = cfg.warmupSteps > 0 ? Math.min(1, step / cfg.warmupSteps) : 1;
+    const s = await this.student.forwardTrain(images, targets, rng);
+    const backend = images.backend;
+    const rpnT = s.rpn.targets;
+    const roiT = s.roi.targets;
+    const classes = this.student.config.numClasses + 1;
+
+    // The frozen teacher: no tape, and everything but what the losses read is freed at once.
+    const t = noGrad(() =>
+      scope(() => {
+        const features = this.teacher.features(images);
+        const rpn = this.teacher.rpnHead.forward(features);
+        const roi = this.teacher.boxHead.forward(poolRois(features, roiT.rois, this.teacher.stride, this.teacher.config.roiHeads));
+        return {
+          features: cfg.hint ? features : null,
+          rpnLogits: gatherRows(rpn.logits, rpnT.sampled),
+          rpnDeltas: rpnT.positive.length ? gatherRows(rpn.deltas, rpnT.positive) : null,
+          roiLogits: roi.logits,
+          roiDeltas: roiT.positive.length ? positiveDeltas(roi.deltas, roiT.positive, roiT.labels, classes) : null,
+        };
+      }),
+    );
+
+    const out: Record<string, Tensor> = {};
+    const w = (x: Tensor, k: number): Tensor => (k === 1 ? x : mul(x, k));
+
+    // RPN and ROI classification: μ·hard + (1−μ)·soft, background weighted in the soft term.
+    const rpnLabels = tensor(rpnT.labels, [rpnT.labels.length], { dtype: 'int32', backend });
+    const roiLabels = tensor(roiT.labels, [roiT.labels.length], { dtype: 'int32', backend });
+    if (cfg.soft) {
+      const mu = 1 - (1 - cfg.mu) * ramp;
+      const opts = { mu, temperature: cfg.temperature };
+      out.rpnCls = distillClassification(gatherRows(s.rpn.logits, rpnT.sampled), t.rpnLogits, rpnLabels, { ...opts, classWeights: [cfg.backgroundWeight, 1] }).total;
+      out.roiCls = distillClassification(s.roi.logits, t.roiLogits, roiLabels, { ...opts, classWeights: [cfg.backgroundWeight, ...Array(classes - 1).fill(1)] }).total;
+    } else {
+      out.rpnCls = s.losses.rpnCls;
+      out.roiCls = s.losses.roiCls;
+    }
+
+    // Regression: smooth-L1 to the ground truth + ν·(teacher-bounded or plain-L2) term.
+    const regression = (studentDeltas: Tensor, teacherDeltas: Tensor | null, targetsHost: Float32Array, count: number, plain: Tensor): Tensor => {
+      if (cfg.regression === 'none' || !teacherDeltas || targetsHost.length === 0) return w(plain, cfg.lambda);
+      const y = tensor(targetsHost, [targetsHost.length / 4, 4], { backend });
+      const r = distillRegression(studentDeltas, teacherDeltas, y, {
+        nu: cfg.nu * ramp,
+        margin: cfg.margin,
+        beta: BOX_LOSS_BETA,
+        normaliser: count,
+        mode: cfg.regression,
+      });
+      return w(r.total, cfg.lambda);
+    };
+    out.rpnReg = rpnT.positive.length
+      ? regression(gatherRows(s.rpn.deltas, rpnT.positive), t.rpnDeltas, rpnT.targets, rpnT.sampled.length, s.losses.rpnReg)
+      : w(s.losses.rpnReg, cfg.lambda);
+    out.roiReg = roiT.positive.length
+      ? regression(positiveDeltas(s.roi.deltas, roiT.positive, roiT.labels, classes), t.roiDeltas, roiT.targets, roiT.labels.length, s.losses.roiReg)
+      : w(s.losses.roiReg, cfg.lambda);
+
+    // Hint learning on the backbone output through the adaptation layer.
+    if (cfg.hint && t.features) {
+      const adapted = this.adapter.forward(s.features);
+      let mask: Tensor | null = null;
+      if (cfg.fineGrained) {
+        const [n, , fh, fw] = s.features.shape as [number, number, number, number];
+        mask = tensor(imitationMask(this.student.anchorsFor(s.features), targets.boxes, fh, fw, cfg.psi), [n, 1, fh, fw], { backend });
+      }
+      out.hint = mul(hintLoss(adapted, t.features, { norm: cfg.hintNorm, reduction: cfg.hintReduction, mask }), cfg.gamma * ramp);
+    }
+    return out;
+  }
+}
+
+/** Student and teacher must share anchors and feature stride so that RPN outputs and hint maps align. */
+export function checkCompatible(student: FasterRCNN, teacher: FasterRCNN): void {
+  const a = student.config;
+  const b = teacher.config;
+  const why: string[] = [];
+  if (student.stride !== teacher.stride) why.push(`feature stride ${student.stride} vs ${teacher.stride}`);
+  if (JSON.stringify(a.anchors) !== JSON.stringify(b.anchors)) why.push(`anchors ${JSON.stringify(a.anchors)} vs ${JSON.stringify(b.anchors)}`);
+  if (a.numClasses !== b.numClasses) why.push(`classes ${a.numClasses} vs ${b.numClasses}`);
+  if (JSON.stringify(a.imageMean) !== JSON.stringify(b.imageMean) || JSON.stringify(a.imageStd) !== JSON.stringify(b.imageStd)) why.push('image normalisation differs');
+  if (why.length) throw new Error(`kdet.Distiller: student and teacher are incompatible: ${why.join('; ')}`);
+}
