@@ -25,12 +25,13 @@ export interface TargetBatch {
   labels: readonly Int32Array[];
 }
 
-export interface DetectorLosses {
+// A type alias (not an interface) so it is assignable to Record<string, Tensor>.
+export type DetectorLosses = {
   rpnCls: Tensor;
   rpnReg: Tensor;
   roiCls: Tensor;
   roiReg: Tensor;
-}
+};
 
 /** What a training forward pass exposes, for the loss and for distillation. */
 export interface TrainForward {

@@ -1,0 +1,5 @@
+#!/usr/bin/env node
+// The kdet command: runs the bundled CLI (npm run build writes dist/cli.js).
+import { main } from '../dist/cli.js';
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,81 @@
+import { Rng } from '../../engine/random.js';
+import { FasterRCNN } from '../../detection/faster-rcnn.js';
+import { defaultTrainerConfig } from '../../detection/trainer.js';
+import { defaultDistillConfig, type DistillConfig } from '../../distillation/config.js';
+import { Distiller } from '../../distillation/distiller.js';
+import { parseArgs, usage, UsageError, type FlagSpec } from '../args.js';
+import { BACKEND_NAMES, useBackend } from '../backend.js';
+import { readBytes } from '../files.js';
+import { loadDetector } from '../load-model.js';
+import { MODEL_PRESETS, modelConfig, openDataSet } from '../presets.js';
+import { runTraining } from '../run-training.js';
+
+const d = defaultDistillConfig();
+export const distillFlags = {
+  teacher: { type: 'string', default: '', help: 'teacher checkpoint (best.safetensors of kdet train)' },
+  student: { type: 'string', default: 'student', choices: MODEL_PRESETS, help: 'student preset' },
+  steps: { type: 'int', default: 3000, help: 'optimisation steps' },
+  batch: { type: 'int', default: 4, help: 'images per step' },
+  lr: { type: 'number', default: 0.02, help: 'peak learning rate' },
+  'eval-every': { type: 'int', default: 500, help: 'evaluate every k steps' },
+  'test-size': { type: 'int', default: 0, help: 'held-out scenes (0: as recorded with the teacher)' },
+  mu: { type: 'number', default: d.mu, help: 'μ, hard-label share of the classification loss' },
+  temperature: { type: 'number', default: d.temperature, help: 'T of the soft targets' },
+  'bg-weight': { type: 'number', default: d.backgroundWeight, help: 'background weight of the soft loss' },
+  nu: { type: 'number', default: d.nu, help: 'ν, weight of the teacher-bounded regression' },
+  margin: { type: 'number', default: d.margin, help: 'm, margin of the bound' },
+  gamma: { type: 'number', default: d.gamma, help: 'γ, weight of the hint loss' },
+  lambda: { type: 'number', default: d.lambda, help: 'λ, weight of the regression terms' },
+  soft: { type: 'boolean', default: d.soft, help: 'soft-target classification term' },
+  regression: { type: 'string', default: d.regression, choices: ['bounded', 'l2', 'none'], help: 'teacher regression term' },
+  hint: { type: 'boolean', default: d.hint, help: 'hint learning' },
+  adapter: { type: 'string', default: d.adapter, choices: ['1x1', '3x3', 'none'], help: 'adaptation layer' },
+  'hint-norm': { type: 'string', default: d.hintNorm, choices: ['l2', 'l1'], help: 'hint distance' },
+  'hint-reduction': { type: 'string', default: d.hintReduction, choices: ['mean', 'sum-per-image'], help: 'hint normalisation' },
+  'fine-grained': { type: 'boolean', default: d.fineGrained, help: 'fine-grained imitation mask (Wang et al. 2019)' },
+  psi: { type: 'number', default: d.psi, help: 'ψ of the imitation mask' },
+  'distill-warmup': { type: 'int', default: d.warmupSteps, help: 'steps to ramp the distillation terms in' },
+  backend: { type: 'string', default: 'wasm', choices: BACKEND_NAMES, help: 'compute backend' },
+  seed: { type: 'int', default: 0, help: 'seed' },
+  out: { type: 'string', default: 'runs/distill', help: 'output folder' },
+  resume: { type: 'string', default: '', help: 'resume from a last.safetensors' },
+  help: { type: 'boolean', default: false, help: 'show this help' },
+} as const satisfies Record<string, FlagSpec>;
+
+export async function distill(argv: string[]): Promise<void> {
+  const { flags: f } = parseArgs('distill', argv, distillFlags);
+  if (f.help) return void console.log(usage('distill', 'Distil a student Faster R-CNN from a frozen teacher (Chen et al. 2017).', distillFlags));
+  if (!f.teacher) throw new UsageError('kdet distill: --teacher is required (a best.safetensors written by kdet train)');
+  await useBackend(f.backend);
+  const { model: teacher, meta } = await loadDetector(f.teacher, '--teacher');
+  const dataSpec = { ...meta.data, ...(f['test-size'] > 0 ? { testLength: f['test-size'] } : {}) };
+  const train = await openDataSet(dataSpec, 'train');
+  const test = await openDataSet(dataSpec, 'test');
+  const studentConfig = modelConfig(f.student, meta.classNames.length);
+  studentConfig.anchors = meta.model.anchors;
+  const student = new FasterRCNN(studentConfig, new Rng(f.seed));
+  const distillConfig: DistillConfig = defaultDistillConfig({
+    mu: f.mu, temperature: f.temperature, backgroundWeight: f['bg-weight'], nu: f.nu, margin: f.margin, gamma: f.gamma, lambda: f.lambda,
+    soft: f.soft, regression: f.regression as DistillConfig['regression'], hint: f.hint, adapter: f.adapter as DistillConfig['adapter'],
+    hintNorm: f['hint-norm'] as DistillConfig['hintNorm'], hintReduction: f['hint-reduction'] as DistillConfig['hintReduction'],
+    fineGrained: f['fine-grained'], psi: f.psi, warmupSteps: f['distill-warmup'],
+  });
+  const distiller = new Distiller(student, teacher, distillConfig, new Rng(f.seed + 1));
+  console.log(`kdet distill: ${meta.preset} teacher → ${f.student} student (${(student.backbone.flops(dataSpec.size, dataSpec.size) / 1e9).toFixed(3)} vs ${(teacher.backbone.flops(dataSpec.size, dataSpec.size) / 1e9).toFixed(3)} GFLOPs backbone), backend ${f.backend}`);
+  console.log(`terms: ${JSON.stringify(distillConfig)}`);
+  const trainer = defaultTrainerConfig({ steps: f.steps, batchSize: f.batch, seed: f.seed, evalEvery: f['eval-every'] });
+  trainer.schedule.lr = f.lr;
+  const result = await runTraining({
+    trained: distiller,
+    detector: student,
+    train,
+    test,
+    trainer,
+    loss: (images, targets, rng, step) => distiller.losses(images, targets, rng, step),
+    out: f.out,
+    metadata: { kind: 'detector', preset: f.student, model: studentConfig, data: dataSpec, classNames: meta.classNames, distill: distillConfig, teacher: f.teacher },
+    evalImages: dataSpec.testLength,
+    ...(f.resume ? { resume: await readBytes(f.resume, '--resume') } : {}),
+  });
+  console.log(`done in ${result.seconds.toFixed(0)} s (${result.stepSeconds.toFixed(3)} s/step); student best mAP@0.5 ${result.best?.map50.toFixed(4) ?? 'n/a'} (teacher ${meta.metrics?.map50?.toFixed(4) ?? 'n/a'})`);
+}

@@ -1,0 +1,79 @@
+import { appendFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Dataset } from '../data/types.js';
+import { evaluateDetector, type DetectorMetrics } from '../detection/evaluate.js';
+import type { FasterRCNN } from '../detection/faster-rcnn.js';
+import { Trainer, type StepLoss, type TrainerConfig } from '../detection/trainer.js';
+import type { Module } from '../nn/module.js';
+import { saveCheckpoint } from '../nn/checkpoint.js';
+import { writeAtomic } from './files.js';
+import { Progress } from './progress.js';
+
+export interface TrainingRun {
+  /** The module the optimiser trains (the detector, or the distiller wrapping the student). */
+  trained: Module;
+  /** The detector that is evaluated and saved. */
+  detector: FasterRCNN;
+  train: Dataset;
+  test: Dataset;
+  trainer: TrainerConfig;
+  loss: StepLoss;
+  out: string;
+  /** Stored in the saved detector's checkpoint (config, data spec, class names). */
+  metadata: Record<string, unknown>;
+  evalImages: number;
+  resume?: Uint8Array;
+  quiet?: boolean;
+}
+
+export interface TrainingResult {
+  best: DetectorMetrics | null;
+  last: DetectorMetrics | null;
+  seconds: number;
+  stepSeconds: number;
+}
+
+/**
+ * Train with a live progress bar, evaluate every k steps on the held-out split, keep the best
+ * detector checkpoint (by mAP@0.5) and the last trainer checkpoint (for --resume), and log every
+ * step as JSON lines in <out>/log.jsonl.
+ */
+export async function runTraining(run: TrainingRun): Promise<TrainingResult> {
+  await mkdir(run.out, { recursive: true });
+  const trainer = new Trainer(run.trained, run.train, run.trainer, run.loss, {}, run.metadata);
+  if (run.resume) trainer.resume(run.resume, 'resume checkpoint');
+  const progress = new Progress(run.trainer.steps, run.quiet ? () => {} : undefined);
+  const log = join(run.out, 'log.jsonl');
+  let best: DetectorMetrics | null = null;
+  let last: DetectorMetrics | null = null;
+  let stepTime = 0;
+  const started = performance.now();
+  const startStep = trainer.step;
+  await trainer.run({
+    onStep: async (s) => {
+      stepTime += s.seconds;
+      progress.update(s.step, s.parts, s.images, `lr ${s.lr.toExponential(2)}`);
+      await appendFile(log, JSON.stringify({ step: s.step, lr: s.lr, loss: s.loss, ...s.parts, gradNorm: s.gradNorm, seconds: s.seconds }) + '\n');
+    },
+    onEval: async (step) => {
+      const m = await evaluateDetector(run.detector, run.test, { limit: run.evalImages });
+      last = { map50: m.map50, map50voc07: m.map50voc07, cocoAP: m.cocoAP, perClassAP: m.perClassAP, images: m.images };
+      progress.log(`eval @${step}: mAP@0.5 ${m.map50.toFixed(4)} (VOC07 ${m.map50voc07.toFixed(4)}) COCO AP ${m.cocoAP.toFixed(4)} on ${m.images} images`);
+      await appendFile(log, JSON.stringify({ step, eval: last }) + '\n');
+      if (!best || m.map50 > best.map50) {
+        best = last;
+        await writeAtomic(join(run.out, 'best.safetensors'), await saveCheckpoint(run.detector, { ...run.metadata, step, metrics: last }));
+      }
+      return m.map50;
+    },
+    onCheckpoint: async (bytes, kind) => {
+      if (kind === 'last') await writeAtomic(join(run.out, 'last.safetensors'), bytes);
+    },
+  });
+  progress.done();
+  trainer.dispose();
+  const seconds = (performance.now() - started) / 1000;
+  const result = { best, last, seconds, stepSeconds: stepTime / Math.max(1, trainer.step - startStep) };
+  await writeAtomic(join(run.out, 'metrics.json'), JSON.stringify(result, null, 2) + '\n');
+  return result;
+}
