@@ -1,0 +1,46 @@
+import { join } from 'node:path';
+import { tensor } from '../../engine/ops/creation.js';
+import { exportTorchvision } from '../../detection/torchvision.js';
+import { encodeSafetensors } from '../../nn/safetensors.js';
+import { parseArgs, usage, UsageError, type FlagSpec } from '../args.js';
+import { BACKEND_NAMES, useBackend } from '../backend.js';
+import { writeAtomic } from '../files.js';
+import { loadDetector } from '../load-model.js';
+import { openDataSet } from '../presets.js';
+
+const flags = {
+  torchvision: { type: 'boolean', default: false, help: 'write torchvision FasterRCNN names and layouts (required)' },
+  checkpoint: { type: 'string', default: '', help: 'detector checkpoint' },
+  out: { type: 'string', default: 'export', help: 'output folder' },
+  images: { type: 'int', default: 0, help: 'also write this many test images and kdet’s detections on them (for scripts/torchvision_check.py)' },
+  backend: { type: 'string', default: 'wasm', choices: BACKEND_NAMES, help: 'compute backend' },
+  help: { type: 'boolean', default: false, help: 'show this help' },
+} as const satisfies Record<string, FlagSpec>;
+
+export async function exportCommand(argv: string[]): Promise<void> {
+  const { flags: f } = parseArgs('export', argv, flags);
+  if (f.help) return void console.log(usage('export', 'Export a detector for torchvision (continue training in PyTorch).', flags));
+  if (!f.torchvision) throw new UsageError('kdet export: only --torchvision is supported; pass it explicitly');
+  if (!f.checkpoint) throw new UsageError('kdet export: --checkpoint is required');
+  await useBackend(f.backend);
+  const { model, meta } = await loadDetector(f.checkpoint);
+  const weights = await exportTorchvision(model);
+  await writeAtomic(join(f.out, 'model.safetensors'), encodeSafetensors(weights, { format: 'pt', kdet_config: JSON.stringify(meta.model) }));
+  console.log(`wrote ${join(f.out, 'model.safetensors')} (${weights.size} tensors, torchvision names)`);
+  if (f.images > 0) {
+    const test = await openDataSet({ ...meta.data, testLength: f.images }, 'test');
+    const samples = Array.from({ length: f.images }, (_, i) => test.get(i));
+    const { height, width } = samples[0]!;
+    const pixels = new Float32Array(f.images * 3 * height * width);
+    samples.forEach((s, i) => pixels.set(s.image, i * 3 * height * width));
+    const images = tensor(pixels, [f.images, 3, height, width]);
+    const dets = await model.detect(images);
+    images.dispose();
+    await writeAtomic(join(f.out, 'images.f32'), new Uint8Array(pixels.buffer));
+    await writeAtomic(
+      join(f.out, 'kdet-detections.json'),
+      JSON.stringify({ shape: [f.images, 3, height, width], detections: dets.map((d) => ({ boxes: Array.from(d.boxes), scores: Array.from(d.scores), labels: Array.from(d.labels) })) }),
+    );
+    console.log(`wrote ${f.images} images and kdet's detections; check with: /usr/bin/python3 scripts/torchvision_check.py ${f.out}`);
+  }
+}

@@ -1,0 +1,16 @@
+/** Faster R-CNN cut as torchvision cuts it, plus its trainer and evaluation. */
+export * from './anchors.js';
+export * from './backbone.js';
+export * from './box-coder.js';
+export * from './boxes.js';
+export * from './config.js';
+export * from './faster-rcnn.js';
+export * from './matcher.js';
+export * from './sampler.js';
+export * from './rpn.js';
+export * from './roi-heads.js';
+export * from './schedule.js';
+export * from './trainer.js';
+export * from './evaluate.js';
+export * from './batch.js';
+export * from './torchvision.js';
