@@ -123,11 +123,12 @@ export const div = (a: TensorLike, b: TensorLike): Tensor =>
     const da = div(dy, b);
     return [da, need[1] ? neg(mul(da, y)) : null];
   }, { b: true, y: true });
-/** a^b; the gradient for b uses log(a) (NaN for a ≤ 0, as PyTorch). */
+/** a^b; the gradient for b uses log(a) (NaN for a < 0, as PyTorch). */
 export const pow = (a: TensorLike, b: TensorLike): Tensor =>
   binaryWithGrad('pow', a, b, (dy, a, b, y, need) => [
-    need[0] ? mul(dy, mul(b, binary('pow', a, sub(b, 1)))) : null,
-    need[1] ? mul(dy, mul(y, log(a))) : null,
+    // PyTorch's conventions at a zero base: d/da is 0 when b = 0, d/db is 0 when a = 0 and b ≥ 0.
+    need[0] ? where(equal(b, 0), 0, mul(dy, mul(b, binary('pow', a, sub(b, 1))))) : null,
+    need[1] ? where(mul(equal(a, 0), greaterEqual(b, 0)), 0, mul(dy, mul(y, log(a)))) : null,
   ], { a: true, b: true, y: true });
 /** Elementwise maximum; on ties each side gets half the gradient (as torch.maximum). */
 export const maximum = (a: TensorLike, b: TensorLike): Tensor =>

@@ -2,8 +2,8 @@ import { check, fmtShape } from '../errors.js';
 import { normAxes } from '../shape.js';
 import { record } from '../tape.js';
 import type { Tensor } from '../tensor.js';
-import { abs, div, exp, less, mul, neg, oneHot, square, sub, where } from './elementwise.js';
-import { transpose } from './layout.js';
+import { abs, cast, div, exp, less, mul, neg, notEqual, oneHot, square, sub, where } from './elementwise.js';
+import { reshape, transpose } from './layout.js';
 import { mean, sum } from './reduce.js';
 import { expectDType, out } from './util.js';
 
@@ -87,14 +87,17 @@ export function crossEntropy(logits: Tensor, target: Tensor, opts: CrossEntropyO
       `target: labels must be [${n}] for logits ${fmtShape(logits.shape)}, got ${fmtShape(target.shape)}`);
     if (target.backend.canReadSync) {
       const labels = target.dataSync();
-      const ignore = opts.ignoreIndex ?? -100;
+      const ignored = opts.ignoreIndex ?? -100;
       for (let i = 0; i < labels.length; i++) {
         const v = labels[i]!;
-        check(v === ignore || (v >= 0 && v < c), 'crossEntropy', () => `target[${i}] = ${v} is not a class in [0, ${c}) nor ignoreIndex ${ignore}`);
+        check(v === ignored || (v >= 0 && v < c), 'crossEntropy', () => `target[${i}] = ${v} is not a class in [0, ${c}) nor ignoreIndex ${ignored}`);
       }
     }
     // Ignored labels (outside [0, C)) one-hot to zero rows, so they drop out of sum and weight.
-    const hot = oneHot(target, c);
+    const ignore = opts.ignoreIndex ?? -100;
+    let hot = oneHot(target, c);
+    // An ignoreIndex inside [0, C) is a real class id: mask those rows out explicitly.
+    if (ignore >= 0 && ignore < c) hot = mul(hot, reshape(notEqual(cast(target, 'float32'), ignore), [n, 1]));
     const wHot = w ? mul(hot, w) : hot;
     const loss = neg(sum(mul(wHot, logp), 1));
     if (reduction !== 'mean') return reduction === 'sum' ? sum(loss) : loss;
