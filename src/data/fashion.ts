@@ -70,7 +70,10 @@ const cache = new Map<string, Promise<FashionItems>>();
 
 /** Loads Fashion-MNIST items; repeated loads of the same source share one copy. */
 export function loadFashionItems(source: FashionSource = 'embedded'): Promise<FashionItems> {
-  if (typeof source === 'object' && 'bytes' in source) return Promise.resolve(fromFiles(source.bytes, 'bytes'));
+  if (typeof source === 'object' && 'bytes' in source) {
+    const files = source.bytes;
+    return Promise.resolve().then(() => fromFiles(files, 'bytes'));
+  }
   const key = typeof source === 'string' ? source : `path:${source.path}`;
   let p = cache.get(key);
   if (!p) {
@@ -85,7 +88,8 @@ async function resolve(source: Exclude<FashionSource, { bytes: FashionFiles }>):
   if (source === 'embedded') return embedded();
   if (source === 'auto') {
     const present = await fileExists(joinPath(DEBIAN_FASHION_DIR, FILES.trainImages)).catch(() => false);
-    return present ? fromDir(DEBIAN_FASHION_DIR, 'debian') : embedded();
+    // Share the cached copy of whichever source 'auto' resolves to.
+    return loadFashionItems(present ? 'debian' : 'embedded');
   }
   if (source === 'debian') return fromDir(DEBIAN_FASHION_DIR, 'debian');
   return fromDir(source.path, { path: source.path });
@@ -107,13 +111,11 @@ async function fromDir(dir: string, source: ResolvedFashionSource): Promise<Fash
   const read = async (name: string): Promise<Uint8Array> => {
     const path = joinPath(dir, name);
     if (!(await fileExists(path))) {
-      const hint =
-        source === 'debian'
-          ? "install Debian's package `dataset-fashion-mnist` (apt-get install dataset-fashion-mnist), "
-          : '';
       throw new Error(
-        `Fashion-MNIST file ${path} not found: ${hint}pass source: { path } naming a directory with ` +
-          `${Object.values(FILES).join(', ')}, or use source: 'embedded' (the subset shipped with kdet)`,
+        `Fashion-MNIST file ${path} not found. The full set comes with Debian's package ` +
+          `dataset-fashion-mnist (apt-get install dataset-fashion-mnist, files in ${DEBIAN_FASHION_DIR}); ` +
+          `or pass source: { path } naming a directory with ${Object.values(FILES).join(', ')}; ` +
+          `or use source: 'embedded', the subset shipped with kdet`,
       );
     }
     return readFileBytes(path);

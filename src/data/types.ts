@@ -54,3 +54,6 @@ export type AnyDataset = Dataset | AsyncDataset;
 
 /** Reads a file's bytes: Node's fs by default, `fetch` or a Map in a browser. */
 export type ByteReader = (path: string) => Promise<Uint8Array>;
+
+/** A sample's annotations without its pixels (for evaluation without decoding). */
+export type DetectionTarget = Omit<DetectionSample, 'image'>;

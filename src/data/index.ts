@@ -1,0 +1,14 @@
+export * from './types.js';
+export * from './rng.js';
+export * from './idx.js';
+export * from './fashion.js';
+export * from './fashion-scenes.js';
+export * from './shapes.js';
+export * from './image.js';
+export * from './transforms.js';
+export * from './loader.js';
+export * from './voc.js';
+export * from './coco.js';
+export * from './draw.js';
+export * from './show.js';
+export { readFileBytes, writeFileBytes, fileExists } from './fs.js';
