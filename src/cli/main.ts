@@ -4,6 +4,7 @@ import { UsageError } from './args.js';
 const COMMANDS: Record<string, { summary: string; run: () => Promise<(argv: string[]) => Promise<void>> }> = {
   train: { summary: 'train a Faster R-CNN on a built-in data set', run: async () => (await import('./commands/train.js')).train },
   distill: { summary: 'distil a student from a trained teacher', run: async () => (await import('./commands/distill.js')).distill },
+  experiment: { summary: 'the paper’s ablation in miniature (experiment ablation)', run: async () => (await import('./commands/experiment.js')).experiment },
   eval: { summary: 'VOC and COCO metrics of a checkpoint on its held-out split', run: async () => (await import('./commands/eval.js')).evalCommand },
   export: { summary: 'export a detector for torchvision (continue in PyTorch)', run: async () => (await import('./commands/export.js')).exportCommand },
   'show-data': { summary: 'draw scenes of a data set with their boxes into a PNG', run: async () => (await import('./commands/show-data.js')).showData },

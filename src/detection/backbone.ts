@@ -17,8 +17,12 @@ export interface BackboneConfig {
 export const BACKBONE_PRESETS = {
   /** The teacher: VGG-like, 4 stages, stride 8, 128 feature channels. */
   teacher: { inChannels: 3, stages: [[32, 32], [64, 64], [128, 128], [128, 128]] },
-  /** The student: half the widths and one conv per stage (≈ 1/9 of the teacher's FLOPs). */
-  student: { inChannels: 3, stages: [[16], [32], [64], [64]] },
+  /**
+   * The student: one conv per stage and a quarter to half the widths (≈ 1/11 of the teacher's
+   * FLOPs), ending in the teacher's 128 channels so hints can be tried with and without the
+   * adaptation layer.
+   */
+  student: { inChannels: 3, stages: [[16], [32], [64], [128]] },
   /** A tiny net for tests. */
   tiny: { inChannels: 3, stages: [[8], [8], [16]] },
 } as const satisfies Record<string, BackboneConfig>;

@@ -3,3 +3,4 @@ export * from './config.js';
 export * from './losses.js';
 export * from './distiller.js';
 export * from './imitation-mask.js';
+export * from './ablation.js';

@@ -6,9 +6,9 @@ import { Distiller } from '../../distillation/distiller.js';
 import { parseArgs, usage, UsageError, type FlagSpec } from '../args.js';
 import { BACKEND_NAMES, useBackend } from '../backend.js';
 import { readBytes } from '../files.js';
-import { loadDetector } from '../load-model.js';
+import { loadDetector, type DetectorCheckpointMeta } from '../load-model.js';
 import { MODEL_PRESETS, modelConfig, openDataSet } from '../presets.js';
-import { runTraining } from '../run-training.js';
+import { runTraining, type TrainingResult } from '../run-training.js';
 
 const d = defaultDistillConfig();
 export const distillFlags = {
@@ -42,40 +42,75 @@ export const distillFlags = {
   help: { type: 'boolean', default: false, help: 'show this help' },
 } as const satisfies Record<string, FlagSpec>;
 
+export interface DistillRun {
+  teacher: FasterRCNN;
+  teacherMeta: DetectorCheckpointMeta;
+  teacherPath: string;
+  studentPreset: string;
+  /** null: train the student alone (no teacher terms). */
+  distill: DistillConfig | null;
+  steps: number;
+  batch: number;
+  lr: number;
+  evalEvery: number;
+  testLength: number;
+  seed: number;
+  out: string;
+  resume?: Uint8Array;
+  quiet?: boolean;
+}
+
+/** Train one student, with or without the teacher, and return its evaluation. */
+export async function distillStudent(r: DistillRun): Promise<TrainingResult> {
+  const dataSpec = { ...r.teacherMeta.data, testLength: r.testLength };
+  const train = await openDataSet(dataSpec, 'train');
+  const test = await openDataSet(dataSpec, 'test');
+  const studentConfig = modelConfig(r.studentPreset, r.teacherMeta.classNames.length);
+  studentConfig.anchors = r.teacherMeta.model.anchors;
+  const student = new FasterRCNN(studentConfig, new Rng(r.seed));
+  const distiller = r.distill ? new Distiller(student, r.teacher, r.distill, new Rng(r.seed + 1)) : null;
+  const trainer = defaultTrainerConfig({ steps: r.steps, batchSize: r.batch, seed: r.seed, evalEvery: r.evalEvery });
+  trainer.schedule.lr = r.lr;
+  const result = await runTraining({
+    trained: distiller ?? student,
+    detector: student,
+    train,
+    test,
+    trainer,
+    loss: distiller
+      ? (images, targets, rng, step) => distiller.losses(images, targets, rng, step)
+      : async (images, targets, rng) => (await student.forwardTrain(images, targets, rng)).losses,
+    out: r.out,
+    metadata: { kind: 'detector', preset: r.studentPreset, model: studentConfig, data: dataSpec, classNames: r.teacherMeta.classNames, distill: r.distill, teacher: r.teacherPath },
+    evalImages: dataSpec.testLength,
+    ...(r.resume ? { resume: r.resume } : {}),
+    ...(r.quiet ? { quiet: true } : {}),
+  });
+  (distiller ?? student).dispose();
+  return result;
+}
+
 export async function distill(argv: string[]): Promise<void> {
   const { flags: f } = parseArgs('distill', argv, distillFlags);
   if (f.help) return void console.log(usage('distill', 'Distil a student Faster R-CNN from a frozen teacher (Chen et al. 2017).', distillFlags));
   if (!f.teacher) throw new UsageError('kdet distill: --teacher is required (a best.safetensors written by kdet train)');
   await useBackend(f.backend);
   const { model: teacher, meta } = await loadDetector(f.teacher, '--teacher');
-  const dataSpec = { ...meta.data, ...(f['test-size'] > 0 ? { testLength: f['test-size'] } : {}) };
-  const train = await openDataSet(dataSpec, 'train');
-  const test = await openDataSet(dataSpec, 'test');
-  const studentConfig = modelConfig(f.student, meta.classNames.length);
-  studentConfig.anchors = meta.model.anchors;
-  const student = new FasterRCNN(studentConfig, new Rng(f.seed));
   const distillConfig: DistillConfig = defaultDistillConfig({
     mu: f.mu, temperature: f.temperature, backgroundWeight: f['bg-weight'], nu: f.nu, margin: f.margin, gamma: f.gamma, lambda: f.lambda,
     soft: f.soft, regression: f.regression as DistillConfig['regression'], hint: f.hint, adapter: f.adapter as DistillConfig['adapter'],
     hintNorm: f['hint-norm'] as DistillConfig['hintNorm'], hintReduction: f['hint-reduction'] as DistillConfig['hintReduction'],
     fineGrained: f['fine-grained'], psi: f.psi, warmupSteps: f['distill-warmup'],
   });
-  const distiller = new Distiller(student, teacher, distillConfig, new Rng(f.seed + 1));
-  console.log(`kdet distill: ${meta.preset} teacher → ${f.student} student (${(student.backbone.flops(dataSpec.size, dataSpec.size) / 1e9).toFixed(3)} vs ${(teacher.backbone.flops(dataSpec.size, dataSpec.size) / 1e9).toFixed(3)} GFLOPs backbone), backend ${f.backend}`);
+  const size = meta.data.size;
+  const studentFlops = new FasterRCNN(modelConfig(f.student, meta.classNames.length), new Rng(0));
+  console.log(`kdet distill: ${meta.preset} teacher → ${f.student} student (${(studentFlops.backbone.flops(size, size) / 1e9).toFixed(3)} vs ${(teacher.backbone.flops(size, size) / 1e9).toFixed(3)} GFLOPs backbone), backend ${f.backend}`);
+  studentFlops.dispose();
   console.log(`terms: ${JSON.stringify(distillConfig)}`);
-  const trainer = defaultTrainerConfig({ steps: f.steps, batchSize: f.batch, seed: f.seed, evalEvery: f['eval-every'] });
-  trainer.schedule.lr = f.lr;
-  const result = await runTraining({
-    trained: distiller,
-    detector: student,
-    train,
-    test,
-    trainer,
-    loss: (images, targets, rng, step) => distiller.losses(images, targets, rng, step),
-    out: f.out,
-    metadata: { kind: 'detector', preset: f.student, model: studentConfig, data: dataSpec, classNames: meta.classNames, distill: distillConfig, teacher: f.teacher },
-    evalImages: dataSpec.testLength,
-    ...(f.resume ? { resume: await readBytes(f.resume, '--resume') } : {}),
+  const result = await distillStudent({
+    teacher, teacherMeta: meta, teacherPath: f.teacher, studentPreset: f.student, distill: distillConfig,
+    steps: f.steps, batch: f.batch, lr: f.lr, evalEvery: f['eval-every'], testLength: f['test-size'] > 0 ? f['test-size'] : meta.data.testLength,
+    seed: f.seed, out: f.out, ...(f.resume ? { resume: await readBytes(f.resume, '--resume') } : {}),
   });
   console.log(`done in ${result.seconds.toFixed(0)} s (${result.stepSeconds.toFixed(3)} s/step); student best mAP@0.5 ${result.best?.map50.toFixed(4) ?? 'n/a'} (teacher ${meta.metrics?.map50?.toFixed(4) ?? 'n/a'})`);
 }

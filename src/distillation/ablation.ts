@@ -1,0 +1,128 @@
+import type { DistillConfig } from './config.js';
+
+/** One row of the ablation: a name, what it tests, and the distillation terms it switches on. */
+export interface AblationVariant {
+  name: string;
+  description: string;
+  /** null: the student trained alone, without a teacher. */
+  distill: Partial<DistillConfig> | null;
+}
+
+const OFF = { soft: false, regression: 'none', hint: false } as const;
+
+/**
+ * The paper's Table 4 directions in miniature, plus the full method and fine-grained imitation:
+ * weighted vs unweighted soft CE, bounded vs plain-L2 teacher regression, hints with vs without
+ * the adaptation layer.
+ */
+export const ABLATION_VARIANTS: readonly AblationVariant[] = [
+  { name: 'student', description: 'student alone (ground truth only)', distill: null },
+  { name: 'soft-unweighted', description: 'soft CE, all classes weighted 1', distill: { ...OFF, soft: true, backgroundWeight: 1 } },
+  { name: 'soft-weighted', description: 'soft CE, background weighted 1.5', distill: { ...OFF, soft: true, backgroundWeight: 1.5 } },
+  { name: 'reg-l2', description: 'plain L2 to the teacher’s box deltas', distill: { ...OFF, regression: 'l2' } },
+  { name: 'reg-bounded', description: 'teacher-bounded regression L_b', distill: { ...OFF, regression: 'bounded' } },
+  { name: 'hint-no-adapt', description: 'hints without adaptation layer', distill: { ...OFF, hint: true, adapter: 'none' } },
+  { name: 'hint-adapt', description: 'hints with a 1×1 adaptation layer', distill: { ...OFF, hint: true, adapter: '1x1' } },
+  { name: 'full', description: 'weighted soft CE + bounded regression + adapted hints (the paper)', distill: {} },
+  { name: 'full-fine-grained', description: 'full, hint only near objects (Wang et al. 2019)', distill: { fineGrained: true, adapter: '3x3' } },
+];
+
+/** The pairs whose order the paper claims (better, worse). */
+export const PAPER_DIRECTIONS: readonly [string, string, string][] = [
+  ['soft-weighted', 'soft-unweighted', 'weighted soft CE > unweighted'],
+  ['reg-bounded', 'reg-l2', 'bounded regression > plain L2 to the teacher'],
+  ['hint-adapt', 'hint-no-adapt', 'hints with adaptation > without'],
+  ['full', 'student', 'full distillation > student alone'],
+];
+
+export interface RunResult {
+  variant: string;
+  seed: number;
+  map50: number;
+  cocoAP: number;
+  seconds: number;
+  stepSeconds: number;
+}
+
+export interface VariantSummary {
+  variant: string;
+  description: string;
+  runs: number;
+  map50Mean: number;
+  map50Std: number;
+  cocoMean: number;
+  cocoStd: number;
+  stepSeconds: number;
+}
+
+function meanStd(xs: number[]): [number, number] {
+  const m = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const v = xs.length > 1 ? xs.reduce((a, b) => a + (b - m) ** 2, 0) / (xs.length - 1) : 0;
+  return [m, Math.sqrt(v)];
+}
+
+export function summarise(results: readonly RunResult[]): VariantSummary[] {
+  return ABLATION_VARIANTS.flatMap((v) => {
+    const rs = results.filter((r) => r.variant === v.name);
+    if (!rs.length) return [];
+    const [map50Mean, map50Std] = meanStd(rs.map((r) => r.map50));
+    const [cocoMean, cocoStd] = meanStd(rs.map((r) => r.cocoAP));
+    return [{ variant: v.name, description: v.description, runs: rs.length, map50Mean, map50Std, cocoMean, cocoStd, stepSeconds: meanStd(rs.map((r) => r.stepSeconds))[0] }];
+  });
+}
+
+/** The results table in Markdown, with the teacher for reference and the paper's directions checked. */
+export function ablationMarkdown(summary: readonly VariantSummary[], teacher: { map50: number; cocoAP: number } | null, setup: string): string {
+  const rows = summary.map((s) => `| ${s.variant} | ${s.description} | ${s.runs} | ${s.map50Mean.toFixed(4)} ± ${s.map50Std.toFixed(4)} | ${s.cocoMean.toFixed(4)} ± ${s.cocoStd.toFixed(4)} | ${s.stepSeconds.toFixed(3)} |`);
+  const by = new Map(summary.map((s) => [s.variant, s]));
+  const dirs = PAPER_DIRECTIONS.map(([a, b, claim]) => {
+    const x = by.get(a);
+    const y = by.get(b);
+    if (!x || !y) return `- ${claim}: not run`;
+    const d = x.map50Mean - y.map50Mean;
+    const noise = Math.max(x.map50Std, y.map50Std);
+    const verdict = d > noise ? 'reproduced' : d > 0 ? 'same direction, within seed noise' : 'not reproduced';
+    return `- ${claim}: ${x.map50Mean.toFixed(4)} vs ${y.map50Mean.toFixed(4)} (Δ ${d >= 0 ? '+' : ''}${d.toFixed(4)}, seed std ≤ ${noise.toFixed(4)}) — ${verdict}`;
+  });
+  const student = by.get('student');
+  const full = by.get('full');
+  const gap =
+    teacher && student && full && teacher.map50 > student.map50Mean
+      ? `\nGap closed by the full method: ${(((full.map50Mean - student.map50Mean) / (teacher.map50 - student.map50Mean)) * 100).toFixed(1)}% of the teacher–student mAP@0.5 gap.\n`
+      : '';
+  return [
+    setup,
+    '',
+    teacher ? `Teacher: mAP@0.5 ${teacher.map50.toFixed(4)}, COCO AP ${teacher.cocoAP.toFixed(4)}.` : '',
+    '',
+    '| variant | what | seeds | mAP@0.5 (all-point) | COCO AP@[.5:.95] | s/step |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...rows,
+    gap,
+    'The paper’s directions:',
+    ...dirs,
+    '',
+  ].join('\n');
+}
+
+/** A bar chart of mAP@0.5 (mean ± std) per variant, as a self-contained SVG. */
+export function ablationSvg(summary: readonly VariantSummary[], teacher: { map50: number } | null): string {
+  const w = 720;
+  const barH = 22;
+  const left = 170;
+  const top = 30;
+  const h = top + summary.length * (barH + 8) + 30;
+  const max = Math.max(teacher?.map50 ?? 0, ...summary.map((s) => s.map50Mean + s.map50Std), 1e-6) * 1.1;
+  const x = (v: number) => left + ((w - left - 20) * v) / max;
+  const bars = summary.map((s, i) => {
+    const y = top + i * (barH + 8);
+    return [
+      `<text x="${left - 8}" y="${y + barH * 0.7}" text-anchor="end" font-size="12">${s.variant}</text>`,
+      `<rect x="${left}" y="${y}" width="${x(s.map50Mean) - left}" height="${barH}" fill="${s.variant === 'student' ? '#999' : '#3b7dd8'}"/>`,
+      `<line x1="${x(s.map50Mean - s.map50Std)}" x2="${x(s.map50Mean + s.map50Std)}" y1="${y + barH / 2}" y2="${y + barH / 2}" stroke="#000"/>`,
+      `<text x="${x(s.map50Mean + s.map50Std) + 4}" y="${y + barH * 0.7}" font-size="11">${s.map50Mean.toFixed(3)}</text>`,
+    ].join('');
+  });
+  const t = teacher ? `<line x1="${x(teacher.map50)}" x2="${x(teacher.map50)}" y1="${top - 8}" y2="${h - 24}" stroke="#d33" stroke-dasharray="4 3"/><text x="${x(teacher.map50)}" y="${top - 12}" font-size="11" text-anchor="middle" fill="#d33">teacher ${teacher.map50.toFixed(3)}</text>` : '';
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif"><rect width="100%" height="100%" fill="white"/>${bars.join('')}${t}<text x="${left}" y="${h - 8}" font-size="11">held-out mAP@0.5 (mean ± std over seeds)</text></svg>\n`;
+}
