@@ -1,1 +1,315 @@
-// conv kernels: to be written.
+// 2-D convolution (PyTorch semantics: NCHW, weights [cOut, cIn/groups, kh, kw], stride, padding,
+// dilation, groups): forward, input gradient and filter gradient, all on the blocked GEMM.
+//
+// Strategy (measurements in bench/RESULTS.md):
+// - forward: implicit GEMM per (sample, group): Y_g[cOut/g, P] = W_g[cOut/g, K] · im2col(X_g)[K, P]
+//   with K = cIn/g·kh·kw and P = outH·outW; the im2col panels are packed straight from a padded,
+//   phase-split copy of the image (conv-pack.ts), so no K×P buffer ever exists. A 1×1 stride-1
+//   unpadded convolution is thus a plain GEMM on the input, with no copy.
+// - input gradient, stride 1 and ≥ 32 input channels per group: a forward convolution of dY with
+//   the filter transposed over channels and flipped (padding d·(k−1) − p, possibly negative = a
+//   crop): again no buffer and no scatter. Otherwise (fewer channels: that GEMM would have too
+//   few rows; or stride > 1): dcol = W_gᵀ·dY_g in chunks of output rows, then col2im (add).
+// - filter gradient: dW_g[cOut/g, K] = Σ_samples dY_g[cOut/g, P] · im2col(X_g)ᵀ[P, K], the im2col
+//   panels packed transposed (4×4 register transposes) from the same prepared copy.
+// Outer loops run over [start, end) ranges of (sample, group) pairs (groups for the filter
+// gradient, which reduces over samples) so that a worker pool can split them; every output
+// element is produced by one range with a fixed summation order, so results are deterministic.
+import { MODE_ACC, MODE_BIAS, MODE_STORE } from './gemm-kernel';
+import {
+  A_CONV_FLIPPED, A_NORMAL, A_TRANS, B_IM2COL, B_IM2COL_T, B_NORMAL, gemm, gemmScratchBytes,
+} from './gemm-driver';
+import { buildTapTable, preparePadded, setConvSource, setFlippedWeights } from './conv-pack';
+
+// ---- parameters (16 i32 at `params`), read into module globals ----
+let N: i32 = 0;
+let C_IN: i32 = 0;
+let H: i32 = 0;
+let W: i32 = 0;
+let C_OUT: i32 = 0;
+let KH: i32 = 0;
+let KW: i32 = 0;
+let SH: i32 = 0;
+let SW: i32 = 0;
+let PH: i32 = 0;
+let PW: i32 = 0;
+let DH: i32 = 0;
+let DW: i32 = 0;
+let GROUPS: i32 = 0;
+let OH: i32 = 0;
+let OW: i32 = 0;
+
+function readParams(p: usize): void {
+  N = load<i32>(p);
+  C_IN = load<i32>(p, 4);
+  H = load<i32>(p, 8);
+  W = load<i32>(p, 12);
+  C_OUT = load<i32>(p, 16);
+  KH = load<i32>(p, 20);
+  KW = load<i32>(p, 24);
+  SH = load<i32>(p, 28);
+  SW = load<i32>(p, 32);
+  PH = load<i32>(p, 36);
+  PW = load<i32>(p, 40);
+  DH = load<i32>(p, 44);
+  DW = load<i32>(p, 48);
+  GROUPS = load<i32>(p, 52);
+  OH = load<i32>(p, 56);
+  OW = load<i32>(p, 60);
+}
+
+/** Output-row chunk of the col2im path: at most this many floats of dcol at once (1 MB). */
+const COL_CHUNK_FLOATS: i32 = 1 << 18;
+
+/**
+ * Path of the stride-1 input gradient: 0 chooses (see useTransposedConv), 1 forces GEMM + col2im,
+ * 2 forces the transposed convolution. For tests and tuning; stride > 1 always takes col2im.
+ */
+let gradInputPath: i32 = 0;
+export function conv2dSetGradInputPath(path: i32): void {
+  gradInputPath = path;
+}
+
+/**
+ * Below this many input channels per group the transposed convolution's GEMM has too few rows
+ * (M = cIn/groups) to amortise packing its B panels (im2col of dY), while GEMM + col2im
+ * (M = cIn/groups·kh·kw) keeps the tiles full. Measured (bench/tune/tune.ts gradinput, GFLOP/s
+ * transposed vs col2im): 3→32 19 vs 34, 8→64 32 vs 38, 16→64 38 vs 42, 32→64 41 vs 40,
+ * 64→128 43 vs 42; at 32 channels and up they tie and the transposed path needs no dcol buffer.
+ */
+const TRANSPOSED_MIN_CHANNELS: i32 = 32;
+
+// @ts-ignore: decorator
+@inline
+function align64(x: usize): usize {
+  return (x + 63) & ~(<usize>63);
+}
+
+// ---- geometry of the implicit GEMM's prepared input ----
+// Forward and filter gradient read X; the stride-1 input gradient reads dY (see the top).
+let prepNeeded: bool = false;
+let prepHq: i32 = 0;
+let prepWq: i32 = 0;
+
+function forwardGeometry(): void {
+  prepNeeded = !(SH == 1 && SW == 1 && PH == 0 && PW == 0);
+  // Rows/columns of each phase plane that any output pixel reads.
+  prepHq = prepNeeded ? OH + (KH - 1) * DH / SH : H;
+  prepWq = prepNeeded ? OW + (KW - 1) * DW / SW : W;
+}
+
+function transposedGeometry(): void {
+  const pT = DH * (KH - 1) - PH;
+  const pL = DW * (KW - 1) - PW;
+  prepNeeded = !(pT == 0 && pL == 0);
+  prepHq = prepNeeded ? H + (KH - 1) * DH : OH;
+  prepWq = prepNeeded ? W + (KW - 1) * DW : OW;
+}
+
+function useTransposedConv(): bool {
+  if (SH != 1 || SW != 1 || gradInputPath == 1) return false;
+  return gradInputPath == 2 || C_IN / GROUPS >= TRANSPOSED_MIN_CHANNELS;
+}
+
+/** Scratch of the implicit-GEMM paths: [tap table][16 column offsets][prepared input][GEMM]. */
+function implicitScratch(channels: i32, sH: i32, sW: i32, gm: i32, gn: i32, gk: i32): usize {
+  const taps = channels * KH * KW;
+  const prep = prepNeeded ? <usize>channels * sH * sW * prepHq * prepWq * 4 : 0;
+  return 64 + align64(<usize>taps * 4) + 64 + align64(prep) + gemmScratchBytes(gm, gn, gk);
+}
+
+// @ts-ignore: decorator
+@inline
+function col2imRows(): i32 {
+  const k = (C_IN / GROUPS) * KH * KW;
+  return min(OH, max(1, COL_CHUNK_FLOATS / (k * OW)));
+}
+
+/** Bytes of scratch for kind 0 (forward), 1 (input gradient) or 2 (filter gradient). */
+export function conv2dScratchBytes(kind: i32, params: usize): usize {
+  readParams(params);
+  const cg = C_IN / GROUPS;
+  const cog = C_OUT / GROUPS;
+  const taps = KH * KW;
+  const p = OH * OW;
+  if (kind == 0) {
+    forwardGeometry();
+    return implicitScratch(cg, SH, SW, cog, p, cg * taps);
+  }
+  if (kind == 1) {
+    if (useTransposedConv()) {
+      transposedGeometry();
+      return implicitScratch(cog, 1, 1, cg, H * W, cog * taps);
+    }
+    const rows = col2imRows();
+    const k = cg * taps;
+    return 64 + align64(<usize>k * rows * OW * 4) + gemmScratchBytes(k, rows * OW, cog);
+  }
+  forwardGeometry();
+  return implicitScratch(cg, SH, SW, cog, cg * taps, p);
+}
+
+/** Lays out the implicit-GEMM scratch and points the packers at a prepared (or raw) source. */
+function implicitSource(scratch: usize, channels: i32, src: usize, srcH: i32, srcW: i32, padT: i32, padL: i32,
+  sH: i32, sW: i32, outW: i32): usize {
+  const tab = align64(scratch);
+  const colOff = tab + align64(<usize>channels * KH * KW * 4);
+  const prep = colOff + 64;
+  const prepBytes = prepNeeded ? <usize>channels * sH * sW * prepHq * prepWq * 4 : 0;
+  if (prepNeeded) preparePadded(prep, src, channels, srcH, srcW, padT, padL, sH, sW, prepHq, prepWq);
+  setConvSource(prepNeeded ? prep : src, prepWq, outW, tab, colOff);
+  return prep + align64(prepBytes);
+}
+
+function tapTable(scratch: usize, channels: i32, sH: i32, sW: i32): void {
+  buildTapTable(align64(scratch), channels, KH, KW, DH, DW, sH, sW, prepHq, prepWq);
+}
+
+// ---- forward ----
+
+export function conv2dForward(x: usize, w: usize, bias: usize, y: usize, params: usize, scratch: usize): void {
+  readParams(params);
+  conv2dForwardRange(x, w, bias, y, params, scratch, 0, N * GROUPS);
+}
+
+/** Forward restricted to (sample, group) pairs [start, end), pair = sample·groups + group. */
+export function conv2dForwardRange(
+  x: usize, w: usize, bias: usize, y: usize, params: usize, scratch: usize, start: i32, end: i32,
+): void {
+  readParams(params);
+  forwardGeometry();
+  const cg = C_IN / GROUPS;
+  const cog = C_OUT / GROUPS;
+  const k = cg * KH * KW;
+  const p = OH * OW;
+  tapTable(scratch, cg, SH, SW);
+  for (let idx = start; idx < end; idx++) {
+    const img = idx / GROUPS;
+    const g = idx - img * GROUPS;
+    const src = x + (<usize>(img * C_IN + g * cg) * H * W << 2);
+    const gemmScratch = implicitSource(scratch, cg, src, H, W, PH, PW, SH, SW, OW);
+    const yg = y + (<usize>(img * C_OUT + g * cog) * p << 2);
+    gemm(cog, p, k, A_NORMAL, w + (<usize>g * cog * k << 2), k, B_IM2COL, 0, 0,
+      yg, p, bias != 0 ? MODE_BIAS : MODE_STORE, bias + (<usize>g * cog << 2), gemmScratch, 0, p);
+  }
+}
+
+// ---- input gradient ----
+
+export function conv2dGradInput(dy: usize, w: usize, dx: usize, params: usize, scratch: usize): void {
+  readParams(params);
+  conv2dGradInputRange(dy, w, dx, params, scratch, 0, N * GROUPS);
+}
+
+/** Input gradient restricted to (sample, group) pairs [start, end). */
+export function conv2dGradInputRange(
+  dy: usize, w: usize, dx: usize, params: usize, scratch: usize, start: i32, end: i32,
+): void {
+  readParams(params);
+  const cg = C_IN / GROUPS;
+  const cog = C_OUT / GROUPS;
+  const taps = KH * KW;
+  const p = OH * OW;
+  const hw = H * W;
+  if (useTransposedConv()) {
+    transposedGeometry();
+    tapTable(scratch, cog, 1, 1);
+    for (let idx = start; idx < end; idx++) {
+      const img = idx / GROUPS;
+      const g = idx - img * GROUPS;
+      const src = dy + (<usize>(img * C_OUT + g * cog) * p << 2);
+      const gemmScratch = implicitSource(scratch, cog, src, OH, OW, DH * (KH - 1) - PH, DW * (KW - 1) - PW, 1, 1, W);
+      setFlippedWeights(w + (<usize>g * cog * cg * taps << 2), cg, taps);
+      gemm(cg, hw, cog * taps, A_CONV_FLIPPED, 0, 0, B_IM2COL, 0, 0,
+        dx + (<usize>(img * C_IN + g * cg) * hw << 2), hw, MODE_STORE, 0, gemmScratch, 0, hw);
+    }
+    return;
+  }
+  // GEMM + col2im, a chunk of output rows at a time.
+  const k = cg * taps;
+  const rows = col2imRows();
+  const dcol = align64(scratch);
+  const gemmScratch = dcol + align64(<usize>k * rows * OW * 4);
+  for (let idx = start; idx < end; idx++) {
+    const img = idx / GROUPS;
+    const g = idx - img * GROUPS;
+    const dyg = dy + (<usize>(img * C_OUT + g * cog) * p << 2);
+    const dxg = dx + (<usize>(img * C_IN + g * cg) * hw << 2);
+    memory.fill(dxg, 0, <usize>cg * hw * 4);
+    for (let oy0 = 0; oy0 < OH; oy0 += rows) {
+      const r = min(rows, OH - oy0);
+      const cols = r * OW;
+      gemm(k, cols, cog, A_TRANS, w + (<usize>g * cog * k << 2), k, B_NORMAL, dyg + (<usize>oy0 * OW << 2), p,
+        dcol, cols, MODE_STORE, 0, gemmScratch, 0, cols);
+      col2imAdd(dcol, dxg, cg, oy0, r);
+    }
+  }
+}
+
+/** dx[c, iy, ix] += dcol[(c, ky, kx), (oy − oy0)·outW + ox] for the rows [oy0, oy0 + rows). */
+function col2imAdd(dcol: usize, dx: usize, cg: i32, oy0: i32, rows: i32): void {
+  const cols = rows * OW;
+  let row = dcol;
+  for (let c = 0; c < cg; c++) {
+    const dxc = dx + (<usize>c * H * W << 2);
+    for (let ky = 0; ky < KH; ky++) {
+      for (let kx = 0; kx < KW; kx++) {
+        // Output columns whose input column ix = ox·sW − pW + kx·dW falls inside [0, W).
+        const lo = PW - kx * DW;
+        const hi = W - 1 + PW - kx * DW;
+        const ox0 = lo <= 0 ? 0 : (lo + SW - 1) / SW;
+        const ox1 = hi < 0 ? 0 : min(OW, hi / SW + 1);
+        for (let r = 0; r < rows; r++) {
+          const iy = (oy0 + r) * SH - PH + ky * DH;
+          if (iy < 0 || iy >= H) continue;
+          const dst = dxc + (<usize>iy * W << 2);
+          const src = row + (<usize>r * OW << 2);
+          let ox = ox0;
+          if (SW == 1) {
+            // Unit stride: source and destination runs are both contiguous.
+            const shift = dst + (<usize>(kx * DW - PW) << 2);
+            for (; ox + 4 <= ox1; ox += 4) {
+              const at = shift + (<usize>ox << 2);
+              v128.store(at, f32x4.add(v128.load(at), v128.load(src + (<usize>ox << 2))));
+            }
+          }
+          for (; ox < ox1; ox++) {
+            const at = dst + (<usize>(ox * SW - PW + kx * DW) << 2);
+            store<f32>(at, load<f32>(at) + load<f32>(src + (<usize>ox << 2)));
+          }
+        }
+        row += <usize>cols << 2;
+      }
+    }
+  }
+}
+
+// ---- filter gradient ----
+
+export function conv2dGradFilter(x: usize, dy: usize, dw: usize, params: usize, scratch: usize): void {
+  readParams(params);
+  conv2dGradFilterRange(x, dy, dw, params, scratch, 0, GROUPS);
+}
+
+/** Filter gradient restricted to groups [start, end) (each reduces over all samples in order). */
+export function conv2dGradFilterRange(
+  x: usize, dy: usize, dw: usize, params: usize, scratch: usize, start: i32, end: i32,
+): void {
+  readParams(params);
+  forwardGeometry();
+  const cg = C_IN / GROUPS;
+  const cog = C_OUT / GROUPS;
+  const k = cg * KH * KW;
+  const p = OH * OW;
+  tapTable(scratch, cg, SH, SW);
+  for (let g = start; g < end; g++) {
+    const dwg = dw + (<usize>g * cog * k << 2);
+    if (N == 0) memory.fill(dwg, 0, <usize>cog * k * 4);
+    for (let img = 0; img < N; img++) {
+      const src = x + (<usize>(img * C_IN + g * cg) * H * W << 2);
+      const gemmScratch = implicitSource(scratch, cg, src, H, W, PH, PW, SH, SW, OW);
+      gemm(cog, k, p, A_NORMAL, dy + (<usize>(img * C_OUT + g * cog) * p << 2), p, B_IM2COL_T, 0, 0,
+        dwg, k, img == 0 ? MODE_STORE : MODE_ACC, 0, gemmScratch, 0, k);
+    }
+  }
+}

@@ -81,7 +81,14 @@ export function ablationMarkdown(summary: readonly VariantSummary[], teacher: { 
     if (!x || !y) return `- ${claim}: not run`;
     const d = x.map50Mean - y.map50Mean;
     const noise = Math.max(x.map50Std, y.map50Std);
-    const verdict = d > noise ? 'reproduced' : d > 0 ? 'same direction, within seed noise' : 'not reproduced';
+    const verdict =
+      Math.min(x.runs, y.runs) < 2
+        ? `one seed: ${d > 0 ? 'same direction' : 'opposite direction'}, noise unknown`
+        : d > noise
+          ? 'reproduced'
+          : d > 0
+            ? 'same direction, within seed noise'
+            : 'not reproduced';
     return `- ${claim}: ${x.map50Mean.toFixed(4)} vs ${y.map50Mean.toFixed(4)} (Δ ${d >= 0 ? '+' : ''}${d.toFixed(4)}, seed std ≤ ${noise.toFixed(4)}) — ${verdict}`;
   });
   const student = by.get('student');
