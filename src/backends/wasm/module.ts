@@ -1,0 +1,105 @@
+import { wasmBase64 } from './kdet-wasm.generated.js';
+import { base64ToBytes } from './base64.js';
+
+/**
+ * The exports of build/kdet.wasm (assembly/*.ts) as the backend calls them. Pointers and sizes
+ * are i32 on the wasm side; a `usize` result above 2^31 arrives negative, so read results with
+ * `>>> 0`. Booleans are passed as 0/1.
+ */
+export interface KdetWasmExports {
+  memory: WebAssembly.Memory;
+  heapBase(): number;
+
+  fill32(y: number, bits: number, start: number, end: number): void;
+  castF32ToI32(x: number, y: number, start: number, end: number): void;
+  castI32ToF32(x: number, y: number, start: number, end: number): void;
+  oneHot(labels: number, y: number, classes: number, start: number, end: number): void;
+  unary(op: number, x: number, y: number, start: number, end: number): void;
+  clamp(x: number, y: number, lo: number, hi: number, start: number, end: number): void;
+  binary(op: number, a: number, b: number, y: number, params: number, rowStart: number, rowEnd: number): void;
+  where(cond: number, a: number, b: number, y: number, params: number, rowStart: number, rowEnd: number): void;
+
+  reduceSum(x: number, y: number, n: number, inner: number, scratch: number, start: number, end: number): void;
+  reduceMax(x: number, y: number, n: number, inner: number, start: number, end: number): void;
+  reduceMin(x: number, y: number, n: number, inner: number, start: number, end: number): void;
+  argReduce(x: number, y: number, n: number, inner: number, wantMax: number, best: number, start: number, end: number): void;
+  softmax(x: number, y: number, cols: number, log: number, start: number, end: number): void;
+
+  copyStrided(src: number, dst: number, params: number, start: number, end: number): void;
+  transpose2d(
+    src: number, dst: number, rows: number, cols: number, srcStride: number, dstStride: number,
+    srcBatchStride: number, dstBatchStride: number, start: number, end: number,
+  ): void;
+  copyRows(src: number, dst: number, len: number, srcStride: number, dstStride: number, start: number, end: number): void;
+  gather(x: number, indices: number, y: number, n: number, inner: number, nIndex: number, start: number, end: number): number;
+  scatterAdd(src: number, indices: number, y: number, nIndex: number, axisSize: number, inner: number, start: number, end: number): number;
+
+  maxPool2dForward(x: number, y: number, argmax: number, params: number, start: number, end: number): void;
+  maxPool2dBackward(dy: number, argmax: number, dx: number, params: number, start: number, end: number): void;
+  roiAlignForward(xT: number, rois: number, out: number, params: number, plan: number, cStart: number, cEnd: number): void;
+  roiAlignBackward(dy: number, rois: number, dxT: number, params: number, plan: number, cStart: number, cEnd: number): void;
+  roiPoolForward(x: number, rois: number, out: number, argmax: number, params: number, cStart: number, cEnd: number): void;
+  roiPoolBackward(dy: number, argmax: number, rois: number, dx: number, params: number, cStart: number, cEnd: number): void;
+  boxIouPrepare(b: number, nb: number, planes: number, stride: number): void;
+  boxIou(a: number, planes: number, stride: number, nb: number, y: number, start: number, end: number): void;
+  nms(
+    boxes: number, scores: number, n: number, threshold: number, order: number, tmp: number, planes: number, stride: number,
+    suppressed: number, keep: number,
+  ): number;
+
+  // GEMM and convolution (assembly/gemm.ts, assembly/conv.ts): optional until they are built.
+  matmul?(
+    a: number, b: number, y: number, batchA: number, batchB: number, m: number, k: number, n: number,
+    transA: number, transB: number, scratch: number,
+  ): void;
+  matmulScratchBytes?(m: number, k: number, n: number, transA: number, transB: number): number;
+  conv2dForward?(x: number, w: number, bias: number, y: number, params: number, scratch: number): void;
+  conv2dGradInput?(dy: number, w: number, dx: number, params: number, scratch: number): void;
+  conv2dGradFilter?(x: number, dy: number, dw: number, params: number, scratch: number): void;
+  conv2dScratchBytes?(kind: number, params: number): number;
+}
+
+/** Kernels every build must export (the GEMM/conv ones are checked when called). */
+const REQUIRED: readonly (keyof KdetWasmExports)[] = [
+  'memory', 'heapBase', 'fill32', 'castF32ToI32', 'castI32ToF32', 'oneHot', 'unary', 'clamp', 'binary', 'where',
+  'reduceSum', 'reduceMax', 'reduceMin', 'argReduce', 'softmax', 'copyStrided', 'transpose2d', 'copyRows', 'gather',
+  'scatterAdd', 'maxPool2dForward', 'maxPool2dBackward', 'roiAlignForward', 'roiAlignBackward', 'roiPoolForward',
+  'roiPoolBackward', 'boxIouPrepare', 'boxIou', 'nms',
+];
+
+/**
+ * The smallest module using a v128 instruction: (func (result v128) (v128.const i32x4 0 0 0 0)).
+ * An engine without SIMD fails to validate it.
+ */
+const SIMD_PROBE = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version
+  0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b, // type section: () -> v128
+  0x03, 0x02, 0x01, 0x00, // function section: one function of type 0
+  0x0a, 0x16, 0x01, 0x14, 0x00, 0xfd, 0x0c, // code: v128.const
+  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+  0x0b, // end
+]);
+
+export function hasWasmSimd(): boolean {
+  return typeof WebAssembly === 'object' && typeof WebAssembly.validate === 'function' && WebAssembly.validate(SIMD_PROBE);
+}
+
+/** Instantiates the embedded module (no fetch, no file access: the bytes are in the bundle). */
+export async function instantiateKdetWasm(bytes: Uint8Array = base64ToBytes(wasmBase64)): Promise<KdetWasmExports> {
+  if (typeof WebAssembly !== 'object') {
+    throw new Error('kdet.wasm: this runtime has no WebAssembly; use the reference backend');
+  }
+  if (!hasWasmSimd()) {
+    throw new Error(
+      'kdet.wasm: this runtime does not support WebAssembly SIMD (fixed-width v128), which the wasm backend ' +
+        'requires: use Node ≥ 16.4, Deno ≥ 1.9, Chrome ≥ 91, Firefox ≥ 89 or Safari ≥ 16.4, or the reference backend',
+    );
+  }
+  const { instance } = await WebAssembly.instantiate(bytes as Uint8Array<ArrayBuffer>, {});
+  const exports = instance.exports as unknown as KdetWasmExports;
+  const missing = REQUIRED.filter((name) => !(name in exports));
+  if (missing.length > 0) {
+    throw new Error(`kdet.wasm: the embedded module lacks ${missing.join(', ')}: rebuild it with \`npm run build:wasm\``);
+  }
+  return exports;
+}
