@@ -11,10 +11,14 @@ const OPT_PREFIX = 'optimizer.';
  * A training checkpoint as safetensors: the model's parameters under their PyTorch-style names,
  * optionally the optimiser's state, and JSON metadata (config, step, RNG state, …) as strings.
  */
-export async function saveCheckpoint(model: Module, metadata: Record<string, unknown>, optimizer?: Optimizer): Promise<Uint8Array> {
+export async function saveCheckpoint(model: Module, metadata: Record<string, unknown>, optimizer?: Optimizer, opts: { half?: boolean } = {}): Promise<Uint8Array> {
   const tensors = new Map<string, SafeTensor>();
   const named = model.namedParameters();
-  for (const [name, p] of named) tensors.set(name, await toSafe(p.value));
+  for (const [name, p] of named) {
+    const t = await toSafe(p.value);
+    // Half precision halves shipped files; training checkpoints stay float32 for exact resume.
+    tensors.set(name, opts.half && t.dtype === 'F32' ? { ...t, dtype: 'F16' } : t);
+  }
   const meta: Record<string, string> = { format: 'kdet', kdet: JSON.stringify(metadata) };
   if (optimizer) {
     const nameOf = new Map(named.map(([n, p]) => [p, n]));
@@ -58,7 +62,7 @@ export function loadCheckpoint(bytes: Uint8Array, model: Module, optimizer?: Opt
   for (const [name, p] of named) {
     const t = tensors.get(name);
     if (!t) fail(`parameter '${name}' is missing`);
-    if (t!.dtype !== 'F32') fail(`parameter '${name}' is ${t!.dtype}, expected F32`);
+    if (t!.dtype === 'I32') fail(`parameter '${name}' is I32, expected a float type`);
     if (t!.shape.length !== p.shape.length || t!.shape.some((d, i) => d !== p.shape[i])) {
       fail(`parameter '${name}' has shape [${t!.shape}] but the model expects [${p.shape}]`);
     }

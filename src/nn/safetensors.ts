@@ -2,11 +2,16 @@
  * The safetensors format (as written by the Python `safetensors` package): an 8-byte
  * little-endian header length N, N bytes of JSON {name: {dtype, shape, data_offsets}, __metadata__:
  * {string: string}}, then the raw little-endian tensor bytes; offsets are relative to the end of
- * the header. kdet stores float32 ('F32') and int32 ('I32').
+ * the header. kdet stores float32 ('F32'), int32 ('I32') and, for compact shipped weights,
+ * float16 ('F16', held as float32 in memory and rounded to nearest-even when written).
  */
 
+export type SafeDType = 'F32' | 'I32' | 'F16';
+
+const BYTES: Record<SafeDType, number> = { F32: 4, I32: 4, F16: 2 };
+
 export interface SafeTensor {
-  dtype: 'F32' | 'I32';
+  dtype: SafeDType;
   shape: number[];
   data: Float32Array | Int32Array;
 }
@@ -21,8 +26,10 @@ export function encodeSafetensors(tensors: Map<string, SafeTensor>, metadata: Re
     if (name === '__metadata__') throw new Error(`kdet.safetensors: '__metadata__' is reserved and cannot name a tensor`);
     const n = t.shape.reduce((p, d) => p * d, 1);
     if (n !== t.data.length) throw new Error(`kdet.safetensors: '${name}' has shape [${t.shape}] but ${t.data.length} values`);
-    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
-    offset += t.data.byteLength;
+    if ((t.dtype === 'I32') !== t.data instanceof Int32Array) throw new Error(`kdet.safetensors: '${name}' is ${t.dtype} but holds a ${t.data.constructor.name}`);
+    const bytes = n * BYTES[t.dtype];
+    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
+    offset += bytes;
   }
   let json = new TextEncoder().encode(JSON.stringify(header));
   // Pad the header with spaces so the data starts 8-byte aligned (as the Python writer does).
@@ -36,19 +43,53 @@ export function encodeSafetensors(tensors: Map<string, SafeTensor>, metadata: Re
   new DataView(out.buffer).setBigUint64(0, BigInt(json.length), true);
   out.set(json, 8);
   let pos = 8 + json.length;
+  const view = new DataView(out.buffer);
   for (const t of tensors.values()) {
-    out.set(littleEndianBytes(t.data), pos);
-    pos += t.data.byteLength;
+    const a = t.data;
+    if (t.dtype === 'F16') a.forEach((v, i) => view.setUint16(pos + i * 2, toHalf(v), true));
+    else if (t.dtype === 'F32') a.forEach((v, i) => view.setFloat32(pos + i * 4, v, true));
+    else a.forEach((v, i) => view.setInt32(pos + i * 4, v, true));
+    pos += a.length * BYTES[t.dtype];
   }
   return out;
 }
 
-function littleEndianBytes(a: Float32Array | Int32Array): Uint8Array {
-  const bytes = new Uint8Array(a.byteLength);
-  const view = new DataView(bytes.buffer);
-  if (a instanceof Float32Array) a.forEach((v, i) => view.setFloat32(i * 4, v, true));
-  else a.forEach((v, i) => view.setInt32(i * 4, v, true));
-  return bytes;
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** IEEE binary16 bits of a float32, rounded to nearest-even; overflow → ±inf, NaN kept. */
+export function toHalf(v: number): number {
+  f32[0] = v;
+  const x = u32[0]!;
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  let e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    let half = mant >>> shift;
+    const rem = mant & ((1 << shift) - 1);
+    const mid = 1 << (shift - 1);
+    if (rem > mid || (rem === mid && (half & 1))) half++;
+    return sign | half;
+  }
+  let half = (e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && (half & 1))) half++;
+  return sign | half;
+}
+
+export function fromHalf(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const e = (h >>> 10) & 0x1f;
+  const m = h & 0x3ff;
+  if (e === 0) return sign * m * 2 ** -24;
+  if (e === 0x1f) return m ? NaN : sign * Infinity;
+  return sign * (1 + m / 1024) * 2 ** (e - 15);
 }
 
 /**
@@ -85,13 +126,14 @@ export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors data'
       continue;
     }
     const info = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (info.dtype !== 'F32' && info.dtype !== 'I32') bad(`tensor '${name}': unsupported dtype ${JSON.stringify(info.dtype)} (kdet reads F32 and I32)`);
+    if (info.dtype !== 'F32' && info.dtype !== 'I32' && info.dtype !== 'F16') bad(`tensor '${name}': unsupported dtype ${JSON.stringify(info.dtype)} (kdet reads F32, F16 and I32)`);
     if (!Array.isArray(info.shape) || !info.shape.every((d) => Number.isInteger(d) && d >= 0)) bad(`tensor '${name}': invalid shape ${JSON.stringify(info.shape)}`);
     const offs = info.data_offsets;
     if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((o) => Number.isInteger(o) && o >= 0)) bad(`tensor '${name}': invalid data_offsets ${JSON.stringify(offs)}`);
     const [begin, end] = offs as [number, number];
     const count = (info.shape as number[]).reduce((p, d) => p * d, 1);
-    if (end < begin || end - begin !== count * 4) bad(`tensor '${name}': data_offsets [${begin}, ${end}] hold ${end - begin} bytes, shape [${info.shape}] needs ${count * 4}`);
+    const need = count * BYTES[info.dtype as SafeDType];
+    if (end < begin || end - begin !== need) bad(`tensor '${name}': data_offsets [${begin}, ${end}] hold ${end - begin} bytes, shape [${info.shape}] needs ${need}`);
     if (end > dataLength) bad(`tensor '${name}': data_offsets end ${end} is past the data section (${dataLength} bytes)`);
     entries.push([name, { dtype: info.dtype as string, shape: info.shape as number[], begin, end }]);
   }
@@ -105,13 +147,14 @@ export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors data'
   if (expect !== dataLength) bad(`data section has ${dataLength} bytes but tensors cover ${expect}`);
   const tensors = new Map<string, SafeTensor>();
   for (const [name, e] of entries) {
-    const count = (e.end - e.begin) / 4;
-    const data = e.dtype === 'F32' ? new Float32Array(count) : new Int32Array(count);
+    const dtype = e.dtype as SafeDType;
+    const count = (e.end - e.begin) / BYTES[dtype];
+    const data = dtype === 'I32' ? new Int32Array(count) : new Float32Array(count);
+    const at = dataStart + e.begin;
     for (let i = 0; i < count; i++) {
-      const at = dataStart + e.begin + i * 4;
-      data[i] = e.dtype === 'F32' ? view.getFloat32(at, true) : view.getInt32(at, true);
+      data[i] = dtype === 'F32' ? view.getFloat32(at + i * 4, true) : dtype === 'I32' ? view.getInt32(at + i * 4, true) : fromHalf(view.getUint16(at + i * 2, true));
     }
-    tensors.set(name, { dtype: e.dtype as 'F32' | 'I32', shape: e.shape, data });
+    tensors.set(name, { dtype, shape: e.shape, data });
   }
   return { tensors, metadata };
 }

@@ -74,3 +74,19 @@ describe('safetensors', () => {
     expect(() => decodeSafetensors(bytes as Uint8Array, 'ckpt.safetensors')).toThrow(/ckpt\.safetensors/);
   });
 });
+
+describe('safetensors F16', () => {
+  it('rounds to nearest-even half precision and reads it back', async () => {
+    const { toHalf, fromHalf } = await import('../../src/nn/safetensors.js');
+    // Exactly representable values survive; others round to the nearest half.
+    for (const v of [0, -0, 1, -2.5, 65504, 2 ** -24, 2 ** -14, 0.333251953125]) expect(fromHalf(toHalf(v))).toBe(v);
+    expect(fromHalf(toHalf(1 + 2 ** -11))).toBe(1); // a tie rounds to even
+    expect(fromHalf(toHalf(1 + 3 * 2 ** -11))).toBe(1 + 2 ** -9);
+    expect(fromHalf(toHalf(1e6))).toBe(Infinity);
+    expect(Number.isNaN(fromHalf(toHalf(NaN)))).toBe(true);
+    const bytes = encodeSafetensors(new Map([['w', { dtype: 'F16' as const, shape: [3], data: Float32Array.from([0.1, -7, 1000]) }]]));
+    const back = decodeSafetensors(bytes).tensors.get('w')!;
+    expect(back.dtype).toBe('F16');
+    expect(Array.from(back.data)).toEqual([0.0999755859375, -7, 1000]);
+  });
+});

@@ -2,6 +2,8 @@ import { join } from 'node:path';
 import { tensor } from '../../engine/ops/creation.js';
 import { exportTorchvision } from '../../detection/torchvision.js';
 import { encodeSafetensors } from '../../nn/safetensors.js';
+import { saveCheckpoint } from '../../nn/checkpoint.js';
+import { evaluateDetector } from '../../detection/evaluate.js';
 import { parseArgs, usage, UsageError, type FlagSpec } from '../args.js';
 import { BACKEND_NAMES, useBackend } from '../backend.js';
 import { writeAtomic } from '../files.js';
@@ -9,7 +11,8 @@ import { loadDetector } from '../load-model.js';
 import { openDataSet } from '../presets.js';
 
 const flags = {
-  torchvision: { type: 'boolean', default: false, help: 'write torchvision FasterRCNN names and layouts (required)' },
+  torchvision: { type: 'boolean', default: false, help: 'write torchvision FasterRCNN names and layouts into <out>/model.safetensors' },
+  half: { type: 'boolean', default: false, help: 'write a kdet checkpoint with float16 weights to the file <out> (compact shipped models)' },
   checkpoint: { type: 'string', default: '', help: 'detector checkpoint' },
   out: { type: 'string', default: 'export', help: 'output folder' },
   images: { type: 'int', default: 0, help: 'also write this many test images and kdet’s detections on them (for scripts/torchvision_check.py)' },
@@ -20,10 +23,19 @@ const flags = {
 export async function exportCommand(argv: string[]): Promise<void> {
   const { flags: f } = parseArgs('export', argv, flags);
   if (f.help) return void console.log(usage('export', 'Export a detector for torchvision (continue training in PyTorch).', flags));
-  if (!f.torchvision) throw new UsageError('kdet export: only --torchvision is supported; pass it explicitly');
+  if (f.torchvision === f.half) throw new UsageError('kdet export: pass exactly one of --torchvision or --half');
   if (!f.checkpoint) throw new UsageError('kdet export: --checkpoint is required');
   await useBackend(f.backend);
   const { model, meta } = await loadDetector(f.checkpoint);
+  if (f.half) {
+    const m = await evaluateDetector(model, await openDataSet(meta.data, 'test'));
+    const bytes = await saveCheckpoint(model, { ...meta, metrics: { map50: m.map50, map50voc07: m.map50voc07, cocoAP: m.cocoAP, perClassAP: m.perClassAP, images: m.images }, precision: 'float16' }, undefined, { half: true });
+    await writeAtomic(f.out, bytes);
+    const { model: back } = await loadDetector(f.out);
+    const m16 = await evaluateDetector(back, await openDataSet(meta.data, 'test'));
+    console.log(`wrote ${f.out} (${(bytes.length / 1e6).toFixed(2)} MB, float16): mAP@0.5 ${m.map50.toFixed(4)} in float32, ${m16.map50.toFixed(4)} in float16 on ${m.images} test scenes`);
+    return;
+  }
   const weights = await exportTorchvision(model);
   await writeAtomic(join(f.out, 'model.safetensors'), encodeSafetensors(weights, { format: 'pt', kdet_config: JSON.stringify(meta.model) }));
   console.log(`wrote ${join(f.out, 'model.safetensors')} (${weights.size} tensors, torchvision names)`);
