@@ -1,0 +1,81 @@
+import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { main } from '../../src/cli/main.js';
+
+/** Run the CLI in-process, capturing what it prints. */
+async function kdet(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const log = vi.spyOn(console, 'log').mockImplementation((...a) => void out.push(a.join(' ')));
+  const error = vi.spyOn(console, 'error').mockImplementation((...a) => void err.push(a.join(' ')));
+  const write = vi.spyOn(process.stdout, 'write').mockImplementation((s) => (out.push(String(s)), true));
+  try {
+    const code = await main(argv);
+    return { code, out: out.join('\n'), err: err.join('\n') };
+  } finally {
+    log.mockRestore();
+    error.mockRestore();
+    write.mockRestore();
+  }
+}
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'kdet-cli-'));
+});
+afterEach(() => vi.restoreAllMocks());
+
+describe('kdet CLI errors are one clear line', () => {
+  it.each([
+    [['train', '--steps', 'abc'], /--steps must be an integer, got 'abc'/],
+    [['train', '--nope'], /unknown flag --nope/],
+    [['train', '--backend', 'cuda'], /--backend must be one of wasm, webgpu, reference/],
+    [['eval'], /--checkpoint is required/],
+    [['eval', '--checkpoint', '/nonexistent/x.safetensors'], /cannot be read: ENOENT/],
+    [['frobnicate'], /unknown command 'frobnicate'/],
+  ])('kdet %j', async (argv, re) => {
+    const r = await kdet(...(argv as string[]));
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(re as RegExp);
+    expect(r.err).not.toMatch(/\n\s+at /); // no stack trace
+  });
+
+  it('refuses a corrupted checkpoint and names the file', async () => {
+    const bad = join(dir, 'bad.safetensors');
+    writeFileSync(bad, new Uint8Array([200, 0, 0, 0, 0, 0, 0, 0, 123]));
+    const r = await kdet('eval', '--checkpoint', bad);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('bad.safetensors');
+    expect(r.err).toMatch(/header length 200 exceeds the file/);
+  });
+});
+
+describe('kdet end to end on a tiny model', () => {
+  it('trains, evaluates, exports and distils', async () => {
+    const common = ['--data', 'shapes', '--size', '64', '--backend', 'wasm'];
+    const t = await kdet('train', ...common, '--preset', 'tiny', '--steps', '3', '--train-size', '12', '--test-size', '6', '--eval-every', '3', '--out', join(dir, 't'));
+    expect(t.err).toBe('');
+    expect(t.code).toBe(0);
+    const ckpt = join(dir, 't', 'best.safetensors');
+    expect(existsSync(ckpt)).toBe(true);
+    expect(readFileSync(join(dir, 't', 'log.jsonl'), 'utf8').trim().split('\n').length).toBeGreaterThanOrEqual(4);
+
+    const e = await kdet('eval', '--checkpoint', ckpt, '--json');
+    expect(e.code).toBe(0);
+    const metrics = JSON.parse(e.out);
+    expect(metrics.images).toBe(6);
+    expect(Number.isFinite(metrics.map50)).toBe(true);
+
+    const x = await kdet('export', '--torchvision', '--checkpoint', ckpt, '--out', join(dir, 'x'), '--images', '2');
+    expect(x.code).toBe(0);
+    expect(existsSync(join(dir, 'x', 'model.safetensors'))).toBe(true);
+
+    const d = await kdet('distill', '--teacher', ckpt, '--student', 'tiny', '--steps', '2', '--eval-every', '2', '--out', join(dir, 'd'), '--fine-grained');
+    expect(d.err).toBe('');
+    expect(d.code).toBe(0);
+    const log = readFileSync(join(dir, 'd', 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(Object.keys(log[0])).toEqual(expect.arrayContaining(['rpnCls', 'rpnReg', 'roiCls', 'roiReg', 'hint']));
+  });
+});
