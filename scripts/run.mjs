@@ -2,7 +2,7 @@
 // into build/run/ with the same loaders as the package build, then the bundle is imported.
 // Usage: node scripts/run.mjs <file.ts> [args...]
 import { build } from 'esbuild';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -13,7 +13,9 @@ if (!entry) {
 }
 const outdir = resolve('build/run');
 mkdirSync(outdir, { recursive: true });
-const outfile = resolve(outdir, basename(entry).replace(/\.ts$/, '.mjs'));
+// One bundle per process: two runs of the same entry (or of two entries with the same file
+// name) must not overwrite each other's bundle while it loads.
+const outfile = resolve(outdir, `${basename(entry).replace(/\.ts$/, '')}-${process.pid}.mjs`);
 await build({
   entryPoints: [entry],
   bundle: true,
@@ -28,4 +30,8 @@ await build({
   banner: { js: "import { createRequire as __kdetCreateRequire } from 'node:module'; const require = __kdetCreateRequire(import.meta.url);" },
 });
 process.argv = [process.argv[0], entry, ...args];
-await import(pathToFileURL(outfile).href);
+try {
+  await import(pathToFileURL(outfile).href);
+} finally {
+  rmSync(outfile, { force: true });
+}
