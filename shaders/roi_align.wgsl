@@ -1,0 +1,204 @@
+// roi_align forward and backward with torchvision 0.14 semantics (the same float expressions as
+// its kernels, so sample positions agree bit for bit where the compiler allows): a bin averages
+// grid_h × grid_w bilinear samples; a sample outside [−1, size] contributes 0 but still counts.
+//
+// Backward as a gather (deterministic, no float atomics; torchvision scatters with atomicAdd):
+// each input element (img, c, iy, ix) visits the ROIs of its image, bounds the range of sample
+// rows / columns whose bilinear corners can land on iy / ix (inverting the affine sample map,
+// with a margin), then recomputes those samples exactly as the forward and adds the weights of
+// the corners that are this pixel.
+
+override WG: u32 = 256u;
+
+struct Roi {
+  size: u32,
+  c: u32,
+  h: u32,
+  w: u32,
+  k: u32,
+  pooled_h: u32,
+  pooled_w: u32,
+  sampling: i32,
+  scale: f32,
+  aligned: u32,
+  batch: u32,
+  _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Roi;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> dy: array<f32>;
+@group(0) @binding(2) var<storage, read> rois: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+struct Geom {
+  batch: i32,
+  start_h: f32,
+  start_w: f32,
+  bin_h: f32,
+  bin_w: f32,
+  grid_h: i32,
+  grid_w: i32,
+  count: f32,
+}
+
+fn geom(k: u32) -> Geom {
+  var g: Geom;
+  let r = k * 5u;
+  g.batch = i32(rois[r]);
+  let offset = select(0.0, 0.5, p.aligned != 0u);
+  g.start_w = rois[r + 1u] * p.scale - offset;
+  g.start_h = rois[r + 2u] * p.scale - offset;
+  let end_w = rois[r + 3u] * p.scale - offset;
+  let end_h = rois[r + 4u] * p.scale - offset;
+  var rw = end_w - g.start_w;
+  var rh = end_h - g.start_h;
+  if (p.aligned == 0u) {
+    rw = max(rw, 1.0);
+    rh = max(rh, 1.0);
+  }
+  // Divisions as IEEE float32 divides (div_exact): the sample count is a ceil of one of them.
+  g.bin_h = div_exact(rh, p.pooled_h);
+  g.bin_w = div_exact(rw, p.pooled_w);
+  g.grid_h = select(i32(ceil(g.bin_h)), p.sampling, p.sampling > 0);
+  g.grid_w = select(i32(ceil(g.bin_w)), p.sampling, p.sampling > 0);
+  g.count = f32(max(g.grid_h * g.grid_w, 1));
+  return g;
+}
+
+// Sample coordinate `s` of bin `b` along one axis, written as torchvision writes it.
+fn sample_at(start: f32, bin: f32, b: i32, s: i32, grid: i32) -> f32 {
+  return start + f32(b) * bin + div_exact((f32(s) + 0.5) * bin, u32(grid));
+}
+
+// One axis of torchvision's bilinear_interpolate: low / high neighbours and their weights;
+// ok = false for a sample outside [−1, size].
+struct Axis {
+  ok: bool,
+  low: i32,
+  high: i32,
+  w_low: f32,
+  w_high: f32,
+}
+
+fn axis(v_in: f32, size: u32) -> Axis {
+  var a: Axis;
+  a.ok = !(v_in < -1.0 || v_in > f32(size));
+  var v = max(v_in, 0.0);
+  a.low = i32(v);
+  if (a.low >= i32(size) - 1) {
+    a.low = i32(size) - 1;
+    a.high = a.low;
+    v = f32(a.low);
+  } else {
+    a.high = a.low + 1;
+  }
+  a.w_high = v - f32(a.low);
+  a.w_low = 1.0 - a.w_high;
+  return a;
+}
+
+@compute @workgroup_size(WG)
+fn roi_align(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = flat_index(gid, nwg, WG);
+  if (i >= p.size) {
+    return;
+  }
+  let pw = i32(i % p.pooled_w);
+  let ph = i32((i / p.pooled_w) % p.pooled_h);
+  let c = (i / (p.pooled_w * p.pooled_h)) % p.c;
+  let k = i / (p.pooled_w * p.pooled_h * p.c);
+  let g = geom(k);
+  if (g.batch < 0 || u32(g.batch) >= p.batch) {
+    out[i] = 0.0;
+    return;
+  }
+  let base = (u32(g.batch) * p.c + c) * p.h * p.w;
+  var acc = 0.0;
+  for (var sy = 0; sy < g.grid_h; sy++) {
+    let ay = axis(sample_at(g.start_h, g.bin_h, ph, sy, g.grid_h), p.h);
+    for (var sx = 0; sx < g.grid_w; sx++) {
+      let ax = axis(sample_at(g.start_w, g.bin_w, pw, sx, g.grid_w), p.w);
+      if (!ay.ok || !ax.ok) {
+        continue;
+      }
+      let w1 = ay.w_low * ax.w_low;
+      let w2 = ay.w_low * ax.w_high;
+      let w3 = ay.w_high * ax.w_low;
+      let w4 = ay.w_high * ax.w_high;
+      acc += w1 * x[base + u32(ay.low) * p.w + u32(ax.low)] + w2 * x[base + u32(ay.low) * p.w + u32(ax.high)]
+        + w3 * x[base + u32(ay.high) * p.w + u32(ax.low)] + w4 * x[base + u32(ay.high) * p.w + u32(ax.high)];
+    }
+  }
+  out[i] = div_exact(acc, u32(g.count));
+}
+
+// Global sample indices (bin · grid + s) along one axis whose bilinear corners may include
+// pixel `pix`: samples in [pix − 1, pix + 1), widened to −1 / size at the borders where
+// clamping folds samples onto the edge pixel, plus a margin for rounding.
+fn sample_range(pix: u32, size: u32, start: f32, bin: f32, grid: i32, pooled: u32) -> vec2<i32> {
+  let total = i32(pooled) * grid;
+  let lo = select(f32(pix) - 1.0, -1.0, pix <= 1u);
+  let hi = select(f32(pix) + 1.0, f32(size), pix + 1u >= size);
+  let step = bin / f32(grid);
+  let a = (lo - start) / step - 0.5;
+  let b = (hi - start) / step - 0.5;
+  if (!(abs(step) > 1e-30) || is_nan(a) || is_nan(b) || abs(a) > 1e8 || abs(b) > 1e8) {
+    return vec2<i32>(0, total - 1);
+  }
+  let margin = 2 + i32(ceil(1e-6 * (abs(start) + abs(bin) * f32(pooled) + 2.0) / abs(step)));
+  return vec2<i32>(max(i32(floor(min(a, b))) - margin, 0), min(i32(ceil(max(a, b))) + margin, total - 1));
+}
+
+@compute @workgroup_size(WG)
+fn roi_align_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = flat_index(gid, nwg, WG);
+  if (i >= p.size) {
+    return;
+  }
+  let ix = i % p.w;
+  let iy = (i / p.w) % p.h;
+  let c = (i / (p.w * p.h)) % p.c;
+  let img = i32(i / (p.w * p.h * p.c));
+  let me_y = i32(iy);
+  let me_x = i32(ix);
+  var acc = 0.0;
+  for (var k = 0u; k < p.k; k++) {
+    let g = geom(k);
+    if (g.batch != img || g.grid_h <= 0 || g.grid_w <= 0) {
+      continue;
+    }
+    let ry = sample_range(iy, p.h, g.start_h, g.bin_h, g.grid_h, p.pooled_h);
+    let rx = sample_range(ix, p.w, g.start_w, g.bin_w, g.grid_w, p.pooled_w);
+    let obase = (k * p.c + c) * p.pooled_h * p.pooled_w;
+    for (var ty = ry.x; ty <= ry.y; ty++) {
+      let ph = ty / g.grid_h;
+      let ay = axis(sample_at(g.start_h, g.bin_h, ph, ty - ph * g.grid_h, g.grid_h), p.h);
+      if (!ay.ok || (ay.low != me_y && ay.high != me_y)) {
+        continue;
+      }
+      for (var tx = rx.x; tx <= rx.y; tx++) {
+        let pw = tx / g.grid_w;
+        let ax = axis(sample_at(g.start_w, g.bin_w, pw, tx - pw * g.grid_w, g.grid_w), p.w);
+        if (!ax.ok || (ax.low != me_x && ax.high != me_x)) {
+          continue;
+        }
+        let grad = dy[obase + u32(ph) * p.pooled_w + u32(pw)];
+        // The four corners in torchvision's order; coinciding corners each add their share.
+        if (ay.low == me_y && ax.low == me_x) {
+          acc += div_exact(grad * (ay.w_low * ax.w_low), u32(g.count));
+        }
+        if (ay.low == me_y && ax.high == me_x) {
+          acc += div_exact(grad * (ay.w_low * ax.w_high), u32(g.count));
+        }
+        if (ay.high == me_y && ax.low == me_x) {
+          acc += div_exact(grad * (ay.w_high * ax.w_low), u32(g.count));
+        }
+        if (ay.high == me_y && ax.high == me_x) {
+          acc += div_exact(grad * (ay.w_high * ax.w_high), u32(g.count));
+        }
+      }
+    }
+  }
+  out[i] = acc;
+}
