@@ -12,7 +12,7 @@
  *  - 'auto': 'debian' when installed, else 'embedded' (not reproducible across
  *    machines; the resolved source is recorded in `FashionItems.source`).
  */
-import { decodeBase64 } from './base64.js';
+import { base64ToBytes } from '../engine/base64.js';
 import { fileExists, joinPath, readFileBytes } from './fs.js';
 import { parseIdx } from './idx.js';
 
@@ -99,10 +99,10 @@ async function embedded(): Promise<FashionItems> {
   // Loaded lazily: 1.5 MB of base64 that users of other data sets never pay for.
   const m = await import('./assets/fashion-subset.js');
   const files: FashionFiles = {
-    trainImages: decodeBase64(m.trainImages),
-    trainLabels: decodeBase64(m.trainLabels),
-    testImages: decodeBase64(m.testImages),
-    testLabels: decodeBase64(m.testLabels),
+    trainImages: base64ToBytes(m.trainImages),
+    trainLabels: base64ToBytes(m.trainLabels),
+    testImages: base64ToBytes(m.testImages),
+    testLabels: base64ToBytes(m.testLabels),
   };
   return fromFiles(files, 'embedded');
 }

@@ -1,6 +1,6 @@
 import { gzipSync } from 'fflate';
 import { describe, expect, it } from 'vitest';
-import { decodeBase64 } from '../../src/data/base64.js';
+import { base64ToBytes as decodeBase64 } from '../../src/engine/base64.js';
 import { encodeIdx, parseIdx } from '../../src/data/idx.js';
 
 describe('IDX files', () => {
@@ -23,6 +23,6 @@ describe('decodeBase64', () => {
     expect(text('aGVsbG8=')).toBe('hello');
     expect(text('aGVsbG8')).toBe('hello');
     expect(text('aGk/Pz4+')).toBe('hi??>>');
-    expect(() => decodeBase64('a$==')).toThrow(/invalid character/);
+    expect(() => decodeBase64('a$==')).toThrow(/invalid base64 character "\$" at offset 1/);
   });
 });

@@ -1,6 +1,6 @@
 // Loading the embedded module: base64 decoding without Buffer, SIMD detection, the Backend shape.
 import { describe, expect, it, vi } from 'vitest';
-import { base64ToBytes } from '../../src/backends/wasm/base64.js';
+import { base64ToBytes } from '../../src/engine/base64.js';
 import { createWasmBackend, hasWasmSimd } from '../../src/backends/wasm/index.js';
 import { wasmBase64 } from '../../src/backends/wasm/kdet-wasm.generated.js';
 import { Rng } from '../helpers/random.js';

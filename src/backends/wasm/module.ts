@@ -1,5 +1,5 @@
 import { wasmBase64 } from './kdet-wasm.generated.js';
-import { base64ToBytes } from './base64.js';
+import { base64ToBytes } from '../../engine/base64.js';
 
 /**
  * The exports of build/kdet.wasm (assembly/*.ts) as the backend calls them. Pointers and sizes

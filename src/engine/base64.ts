@@ -1,6 +1,7 @@
 /**
- * Base64 → bytes with no Buffer and no atob, so the embedded module decodes the same way in Node,
- * Deno, browsers and workers. Whitespace is skipped (the generator may wrap lines).
+ * Base64 → bytes with no Buffer and no atob, so embedded assets (the .wasm module, the
+ * Fashion-MNIST subset) decode the same way in Node, Deno, browsers and workers. Whitespace is
+ * skipped (a generator may wrap lines).
  */
 const SEXTET = (() => {
   const table = new Int8Array(128).fill(-1);
@@ -19,7 +20,7 @@ export function base64ToBytes(text: string): Uint8Array<ArrayBuffer> {
     if (code === 61 /* = */) break;
     if (code === 32 || code === 10 || code === 13 || code === 9) continue;
     const v = code < 128 ? SEXTET[code]! : -1;
-    if (v < 0) throw new Error(`kdet.wasm: invalid base64 character ${JSON.stringify(text[i])} at offset ${i}`);
+    if (v < 0) throw new Error(`kdet.base64: invalid base64 character ${JSON.stringify(text[i])} at offset ${i}`);
     acc = ((acc << 6) | v) & 0xffffff;
     bits += 6;
     if (bits >= 8) {
