@@ -220,6 +220,47 @@ export function packBIm2colT(dst: usize, p0: i32, j0: i32, kc: i32, nc: i32): vo
 }
 
 /**
+ * A panels from im2col rows, for the filter gradient computed transposed (dWᵀ = im2col · dYᵀ):
+ * A[k, p] = input of tap k for output pixel p, rows k ∈ [i0, i0+mc), pixels p ∈ [p0, p0+kc).
+ * Pairs of taps are interleaved four pixels at a time from their contiguous runs along an output row.
+ */
+export function packAIm2col(dst: usize, i0: i32, p0: i32, mc: i32, kc: i32): void {
+  const outW = gOutW;
+  for (let i = 0; i < mc; i += 2) {
+    const t0 = gSrc + (<usize>load<i32>(gTab + (<usize>(i0 + i) << 2)) << 2);
+    const two = i + 1 < mc;
+    const t1 = two ? gSrc + (<usize>load<i32>(gTab + (<usize>(i0 + i + 1) << 2)) << 2) : t0;
+    let kk = 0;
+    let q = p0;
+    while (kk < kc) {
+      const oy = q / outW;
+      const ox = q - oy * outW;
+      const len = min(outW - ox, kc - kk);
+      const pix = (<usize>oy * gWq + ox) << 2;
+      const r0 = t0 + pix;
+      const r1 = t1 + pix;
+      let t = 0;
+      if (two) {
+        for (; t + 4 <= len; t += 4) {
+          const x = v128.load(r0 + (<usize>t << 2));
+          const y = v128.load(r1 + (<usize>t << 2));
+          v128.store(dst, i32x4.shuffle(x, y, 0, 4, 1, 5));
+          v128.store(dst, i32x4.shuffle(x, y, 2, 6, 3, 7), 16);
+          dst += 32;
+        }
+      }
+      for (; t < len; t++) {
+        store<f32>(dst, load<f32>(r0 + (<usize>t << 2)));
+        store<f32>(dst, two ? load<f32>(r1 + (<usize>t << 2)) : 0, 4);
+        dst += 8;
+      }
+      kk += len;
+      q += len;
+    }
+  }
+}
+
+/**
  * A panels for the input gradient computed as a convolution of dY: A[ci, k'] with
  * k' = (o, ky', kx') is w[o, ci, kh−1−ky', kw−1−kx'] — the filter transposed over channels and
  * flipped in space. With t = ky'·kw + kx', the flipped tap index is simply taps − 1 − t.

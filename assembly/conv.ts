@@ -11,13 +11,15 @@
 //   crop): again no buffer and no scatter. Otherwise (fewer channels: that GEMM would have too
 //   few rows; or stride > 1): dcol = W_gᵀ·dY_g in chunks of output rows, then col2im (add).
 // - filter gradient: dW_g[cOut/g, K] = Σ_samples dY_g[cOut/g, P] · im2col(X_g)ᵀ[P, K], the im2col
-//   panels packed transposed (4×4 register transposes) from the same prepared copy.
+//   panels packed transposed (4×4 register transposes) from the same prepared copy; or, when that
+//   fills the 2×16 tiles better (few input channels: the first layer), transposed as
+//   dW_gᵀ = im2col(X_g)·dY_gᵀ into scratch, then copied into dW's layout.
 // Outer loops run over [start, end) ranges of (sample, group) pairs (groups for the filter
 // gradient, which reduces over samples) so that a worker pool can split them; every output
 // element is produced by one range with a fixed summation order, so results are deterministic.
-import { MODE_ACC, MODE_BIAS, MODE_STORE } from './gemm-kernel';
+import { MODE_ACC, MODE_BIAS, MODE_STORE, MR, NR } from './gemm-kernel';
 import {
-  A_CONV_FLIPPED, A_NORMAL, A_TRANS, B_IM2COL, B_IM2COL_T, B_NORMAL, gemm, gemmScratchBytes,
+  A_CONV_FLIPPED, A_IM2COL, A_NORMAL, A_TRANS, B_IM2COL, B_IM2COL_T, B_NORMAL, B_TRANS, gemm, gemmScratchBytes,
 } from './gemm-driver';
 import { buildTapTable, preparePadded, setConvSource, setFlippedWeights } from './conv-pack';
 
@@ -68,6 +70,12 @@ const COL_CHUNK_FLOATS: i32 = 1 << 18;
 let gradInputPath: i32 = 0;
 export function conv2dSetGradInputPath(path: i32): void {
   gradInputPath = path;
+}
+
+/** Orientation of the filter gradient: 0 chooses (gradFilterTransposed), 1 dW = dY·im2colᵀ, 2 transposed. */
+let gradFilterPath: i32 = 0;
+export function conv2dSetGradFilterPath(path: i32): void {
+  gradFilterPath = path;
 }
 
 /**
@@ -146,6 +154,9 @@ export function conv2dScratchBytes(kind: i32, params: usize): usize {
     return 64 + align64(<usize>k * rows * OW * 4) + gemmScratchBytes(k, rows * OW, cog);
   }
   forwardGeometry();
+  if (gradFilterTransposed()) {
+    return align64(<usize>cg * taps * cog * 4) + implicitScratch(cg, SH, SW, cg * taps, cog, p);
+  }
   return implicitScratch(cg, SH, SW, cog, cg * taps, p);
 }
 
@@ -291,6 +302,25 @@ export function conv2dGradFilter(x: usize, dy: usize, dw: usize, params: usize, 
   conv2dGradFilterRange(x, dy, dw, params, scratch, 0, GROUPS);
 }
 
+// @ts-ignore: decorator
+@inline
+function roundUp(x: i32, to: i32): i64 {
+  return <i64>((x + to - 1) / to * to);
+}
+
+/**
+ * Whether the filter gradient is better computed transposed, dW_gᵀ[K, cOut/g] = im2col·dY_gᵀ:
+ * when that fills more of the 2×16 tiles. The first layer is the case: 3 (or 1) input channels
+ * give K = 27 (9) taps, which as the N of dW = dY·im2colᵀ leaves 5 (7) of 16 columns empty.
+ */
+function gradFilterTransposed(): bool {
+  if (gradFilterPath != 0) return gradFilterPath == 2;
+  const cog = C_OUT / GROUPS;
+  const k = (C_IN / GROUPS) * KH * KW;
+  // Both products have the same useful work k·cog; compare the padded tile areas.
+  return roundUp(k, MR) * roundUp(cog, NR) < roundUp(cog, MR) * roundUp(k, NR);
+}
+
 /** Filter gradient restricted to groups [start, end) (each reduces over all samples in order). */
 export function conv2dGradFilterRange(
   x: usize, dy: usize, dw: usize, params: usize, scratch: usize, start: i32, end: i32,
@@ -301,15 +331,31 @@ export function conv2dGradFilterRange(
   const cog = C_OUT / GROUPS;
   const k = cg * KH * KW;
   const p = OH * OW;
-  tapTable(scratch, cg, SH, SW);
+  const transposed = gradFilterTransposed();
+  // The transposed product accumulates into dwT [k, cog], copied into dW's layout per group.
+  const dwT = align64(scratch);
+  const implicit = transposed ? dwT + align64(<usize>k * cog * 4) : scratch;
+  tapTable(implicit, cg, SH, SW);
   for (let g = start; g < end; g++) {
     const dwg = dw + (<usize>g * cog * k << 2);
     if (N == 0) memory.fill(dwg, 0, <usize>cog * k * 4);
     for (let img = 0; img < N; img++) {
       const src = x + (<usize>(img * C_IN + g * cg) * H * W << 2);
-      const gemmScratch = implicitSource(scratch, cg, src, H, W, PH, PW, SH, SW, OW);
-      gemm(cog, k, p, A_NORMAL, dy + (<usize>(img * C_OUT + g * cog) * p << 2), p, B_IM2COL_T, 0, 0,
-        dwg, k, img == 0 ? MODE_STORE : MODE_ACC, 0, gemmScratch, 0, k);
+      const gemmScratch = implicitSource(implicit, cg, src, H, W, PH, PW, SH, SW, OW);
+      const dyg = dy + (<usize>(img * C_OUT + g * cog) * p << 2);
+      const mode = img == 0 ? MODE_STORE : MODE_ACC;
+      if (transposed) {
+        gemm(k, cog, p, A_IM2COL, 0, 0, B_TRANS, dyg, p, dwT, cog, mode, 0, gemmScratch, 0, cog);
+      } else {
+        gemm(cog, k, p, A_NORMAL, dyg, p, B_IM2COL_T, 0, 0, dwg, k, mode, 0, gemmScratch, 0, k);
+      }
+    }
+    if (transposed && N > 0) {
+      for (let o = 0; o < cog; o++) {
+        for (let t = 0; t < k; t++) {
+          store<f32>(dwg + (<usize>(o * k + t) << 2), load<f32>(dwT + (<usize>(t * cog + o) << 2)));
+        }
+      }
     }
   }
 }

@@ -1,10 +1,11 @@
 // The cache-blocked GEMM driver (the BLIS loop nest) shared by matmul and the convolutions.
 //
 //   for jc over N in NC blocks            ← the splittable outer range [jStart, jEnd) (threads later)
-//     for pc over K in KC blocks          pack B block kc × nc     (L3 / L2)
-//       for ic over M in MC blocks        pack A block mc × kc     (L2)
+//     for pc over K in KC blocks          pack B block kc × nc     (L2: 512 KB)
+//       for ic over M in MC blocks        pack A block mc × kc     (L2: 128 KB)
 //         for jr over nc by 16            B micro-panel kc × 16    (L1: 16 KB at kc = 256)
-//           for ir over mc by 2           A micro-panel streams from L2; 2×16 tile of C in registers
+//           for ir over mc by 2           (inside kernel2x16) A micro-panels stream from L2,
+//                                         a 2×16 tile of C in registers
 //
 // Operands are described by a kind so that convolutions reuse the same loop nest: their B panels
 // are packed straight from the image (im2col fused into packing, see conv-pack.ts).
@@ -12,11 +13,12 @@
 // depend on the blocking of M or N nor on how [jStart, jEnd) is split.
 import { MR, NR, MODE_ACC, kernel2x16, kernelEdge } from './gemm-kernel';
 import { packANormal, packATrans, packBNormal, packBTrans } from './gemm-pack';
-import { packAConvFlipped, packBIm2col, packBIm2colT } from './conv-pack';
+import { packAConvFlipped, packAIm2col, packBIm2col, packBIm2colT } from './conv-pack';
 
 export const A_NORMAL: i32 = 0; // a[i·lda + p]
 export const A_TRANS: i32 = 1; // a[p·lda + i]
 export const A_CONV_FLIPPED: i32 = 2; // weights of the transposed convolution (conv-pack.ts)
+export const A_IM2COL: i32 = 3; // k = (channel, tap) rows, p = output pixels (conv-pack.ts)
 export const B_NORMAL: i32 = 0; // b[p·ldb + j]
 export const B_TRANS: i32 = 1; // b[j·ldb + p]
 export const B_IM2COL: i32 = 2; // k = (channel, tap) rows, j = output pixels (conv-pack.ts)
@@ -69,7 +71,8 @@ export function gemmScratchBytes(m: i32, n: i32, k: i32): usize {
 function packA(kind: i32, dst: usize, a: usize, lda: i32, i0: i32, p0: i32, mc: i32, kc: i32): void {
   if (kind == A_NORMAL) packANormal(dst, a + ((<usize>i0 * lda + p0) << 2), lda, mc, kc);
   else if (kind == A_TRANS) packATrans(dst, a + ((<usize>p0 * lda + i0) << 2), lda, mc, kc);
-  else packAConvFlipped(dst, i0, p0, mc, kc);
+  else if (kind == A_CONV_FLIPPED) packAConvFlipped(dst, i0, p0, mc, kc);
+  else packAIm2col(dst, i0, p0, mc, kc);
 }
 
 function packB(kind: i32, dst: usize, b: usize, ldb: i32, p0: i32, j0: i32, kc: i32, nc: i32): void {

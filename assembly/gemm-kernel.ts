@@ -4,10 +4,11 @@
 // loads of one loop iteration ahead of the arithmetic, so a tile with more than eight
 // accumulators spills inside the inner loop (checked in the generated machine code with
 // `node --no-liftoff --print-wasm-code`). Of the spill-free shapes, 2×16 measured fastest on this
-// machine (L1-resident panels, kc = 256): 2×16 ≈ 36–53 GFLOP/s, 4×8 ≈ 34–43, 3×8 ≈ 31–40, 1×28
-// ≈ 29 (noisy shared machine; 2×16 won every interleaved round). It needs only two broadcasts per
-// k step (v128.load32_splat → vbroadcastss) against four for 4×8. Unrolling k made things worse:
-// Binaryen fuses the unrolled steps into longer add chains and the extra live B vectors spill.
+// machine (bench/tune/microkernels.ts, L1-resident panels, kc = 256, best of interleaved rounds):
+// 2×16 51 GFLOP/s, 1×28 45, 4×8 44, 3×8 38; the 10–12-accumulator tiles 20–27. It needs only two
+// broadcasts per k step (v128.load32_splat → vbroadcastss) against four for 4×8. Unrolling k made
+// things worse: Binaryen fuses the unrolled steps into longer add chains and the extra live B
+// vectors spill.
 //
 // Panels (written by the packers): A as kc × [2] floats, B as kc × [16] floats, both k-major, so
 // the loop walks two pointers with immediate offsets and does no index arithmetic.

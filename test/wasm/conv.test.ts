@@ -111,10 +111,12 @@ function checkConv(s: ConvShape, withBias: boolean, seed: string): void {
   const dy = randn(rng, s.n * s.cOut * s.outH * s.outW);
   const ref = reference(s, x, w, bias, dy);
 
-  // Input-gradient paths: 0 automatic, 1 GEMM + col2im, 2 transposed convolution (stride 1 only).
+  // Paths: 0 automatic; input gradient 1 GEMM + col2im, 2 transposed convolution (stride 1 only);
+  // filter gradient 1 dW = dY·im2colᵀ, 2 dWᵀ = im2col·dYᵀ.
   for (const path of [0, 1, 2]) {
     heap.reset();
     ex.conv2dSetGradInputPath(path);
+    ex.conv2dSetGradFilterPath(path);
     const params = heap.i32s(convParamsArray(s));
     const px = heap.upload(x);
     const pw = heap.upload(w);
@@ -126,12 +128,12 @@ function checkConv(s: ConvShape, withBias: boolean, seed: string): void {
       ex.conv2dForward(px, pw, pb, y.ptr, params, scratch(0, params));
       expectClose('y', y.read(), ref.y, ref.yMag);
       expect(y.guardsIntact(), 'forward wrote outside y').toBe(true);
-
-      const dw = outBuffer(w.length);
-      ex.conv2dGradFilter(px, pdy, dw.ptr, params, scratch(2, params));
-      expectClose('dw', dw.read(), ref.dw, ref.dwMag);
-      expect(dw.guardsIntact(), 'grad filter wrote outside dw').toBe(true);
     }
+
+    const dw = outBuffer(w.length);
+    ex.conv2dGradFilter(px, pdy, dw.ptr, params, scratch(2, params));
+    expectClose(`dw (path ${path})`, dw.read(), ref.dw, ref.dwMag);
+    expect(dw.guardsIntact(), 'grad filter wrote outside dw').toBe(true);
 
     const dx = outBuffer(x.length);
     ex.conv2dGradInput(pdy, pw, dx.ptr, params, scratch(1, params));
@@ -139,6 +141,7 @@ function checkConv(s: ConvShape, withBias: boolean, seed: string): void {
     expect(dx.guardsIntact(), 'grad input wrote outside dx').toBe(true);
   }
   ex.conv2dSetGradInputPath(0);
+  ex.conv2dSetGradFilterPath(0);
 }
 
 describe('wasm conv2d', () => {
