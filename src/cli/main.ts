@@ -6,6 +6,7 @@ const COMMANDS: Record<string, { summary: string; run: () => Promise<(argv: stri
   distill: { summary: 'distil a student from a trained teacher', run: async () => (await import('./commands/distill.js')).distill },
   experiment: { summary: 'the paper’s ablation in miniature (experiment ablation)', run: async () => (await import('./commands/experiment.js')).experiment },
   eval: { summary: 'VOC and COCO metrics of a checkpoint on its held-out split', run: async () => (await import('./commands/eval.js')).evalCommand },
+  detect: { summary: 'detect objects in a PNG/JPEG and draw them (detect <image> -o out.png)', run: async () => (await import('./commands/detect.js')).detectCommand },
   export: { summary: 'export a detector for torchvision (continue in PyTorch)', run: async () => (await import('./commands/export.js')).exportCommand },
   'show-data': { summary: 'draw scenes of a data set with their boxes into a PNG', run: async () => (await import('./commands/show-data.js')).showData },
 };

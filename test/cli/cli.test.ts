@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/cli/main.js';
+import { SyntheticShapes } from '../../src/data/shapes.js';
+import { chwToRgb, encodePng } from '../../src/data/image.js';
 
 /** Run the CLI in-process, capturing what it prints. */
 async function kdet(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -53,7 +55,7 @@ describe('kdet CLI errors are one clear line', () => {
 });
 
 describe('kdet end to end on a tiny model', () => {
-  it('trains, evaluates, exports and distils', async () => {
+  it('trains, evaluates, exports, detects and distils', async () => {
     const common = ['--data', 'shapes', '--size', '64', '--backend', 'wasm'];
     const t = await kdet('train', ...common, '--preset', 'tiny', '--steps', '3', '--train-size', '12', '--test-size', '6', '--eval-every', '3', '--out', join(dir, 't'));
     expect(t.err).toBe('');
@@ -71,6 +73,16 @@ describe('kdet end to end on a tiny model', () => {
     const x = await kdet('export', '--torchvision', '--checkpoint', ckpt, '--out', join(dir, 'x'), '--images', '2');
     expect(x.code).toBe(0);
     expect(existsSync(join(dir, 'x', 'model.safetensors'))).toBe(true);
+
+    const png = join(dir, 'scene.png');
+    const sample = new SyntheticShapes({ length: 1, height: 64, width: 64, split: 'test' }).get(0);
+    writeFileSync(png, encodePng(chwToRgb(sample.image, 64, 64)));
+    const det = await kdet('detect', png, '--checkpoint', ckpt, '-o', join(dir, 'det.png'), '--threshold', '0');
+    expect(det.err).toBe('');
+    expect(det.code).toBe(0);
+    expect(det.out).toMatch(/detections ≥ 0 \(of \d+\) drawn into/);
+    expect(existsSync(join(dir, 'det.png'))).toBe(true);
+    expect((await kdet('detect', join(dir, 'missing.png'), '--checkpoint', ckpt)).err).toMatch(/image '.*missing.png' cannot be read: ENOENT/);
 
     const d = await kdet('distill', '--teacher', ckpt, '--student', 'tiny', '--steps', '2', '--eval-every', '2', '--out', join(dir, 'd'), '--fine-grained');
     expect(d.err).toBe('');
