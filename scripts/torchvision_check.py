@@ -10,12 +10,13 @@ import json
 import struct
 import sys
 
+import os
+
 import torch
-from torch import nn
-from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
-from torchvision.models.detection import FasterRCNN
-from torchvision.models.detection.anchor_utils import AnchorGenerator
-from torchvision.ops import MultiScaleRoIAlign
+
+# One builder of the torchvision model for both the inference check and the training peer.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench", "torch-peer"))
+from train_torchvision import build_model  # noqa: E402
 
 
 def read_safetensors(path):
@@ -34,41 +35,12 @@ def read_safetensors(path):
     return tensors, meta
 
 
-def build(cfg, size):
-    layers = []
-    c = cfg["backbone"]["inChannels"]
-    for s, stage in enumerate(cfg["backbone"]["stages"]):
-        if s > 0:
-            layers.append(nn.MaxPool2d(2, 2))
-        for out in stage:
-            layers += [nn.Conv2d(c, out, 3, padding=1), nn.ReLU(inplace=True)]
-            c = out
-    backbone = nn.Sequential(*layers)
-    backbone.out_channels = c
-    a = cfg["anchors"]
-    anchors = AnchorGenerator(sizes=(tuple(a["sizes"]),), aspect_ratios=(tuple(a["aspectRatios"]),))
-    r = cfg["roiHeads"]
-    pooler = MultiScaleRoIAlign(featmap_names=["0"], output_size=r["poolSize"], sampling_ratio=r["samplingRatio"])
-    p = cfg["rpn"]
-    box_head = TwoMLPHead(c * r["poolSize"] ** 2, r["representationSize"])
-    box_predictor = FastRCNNPredictor(r["representationSize"], cfg["numClasses"] + 1)
-    model = FasterRCNN(
-        backbone, num_classes=None, min_size=size, max_size=size,
-        image_mean=cfg["imageMean"], image_std=cfg["imageStd"],
-        rpn_anchor_generator=anchors, box_roi_pool=pooler, box_head=box_head, box_predictor=box_predictor,
-        rpn_pre_nms_top_n_test=p["preNmsTopN"]["test"], rpn_post_nms_top_n_test=p["postNmsTopN"]["test"],
-        rpn_nms_thresh=p["nmsThreshold"], rpn_score_thresh=p["scoreThreshold"],
-        box_score_thresh=r["scoreThreshold"], box_nms_thresh=r["nmsThreshold"], box_detections_per_img=r["detectionsPerImage"],
-    )
-    return model
-
-
 def main(folder):
     weights, meta = read_safetensors(f"{folder}/model.safetensors")
     cfg = json.loads(meta["kdet_config"])
     ref = json.load(open(f"{folder}/kdet-detections.json"))
     n, c, h, w = ref["shape"]
-    model = build(cfg, h).eval()
+    model = build_model(cfg, h).eval()
     model.load_state_dict(weights, strict=True)
     images = torch.frombuffer(bytearray(open(f"{folder}/images.f32", "rb").read()), dtype=torch.float32).reshape(n, c, h, w)
     with torch.no_grad():

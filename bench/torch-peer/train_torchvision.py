@@ -55,7 +55,7 @@ def kdet_config(preset, classes):
 
 
 def build_model(cfg, size):
-    """The architecture of scripts/torchvision_check.py (whose inference matches kdet's), plus every
+    """kdet's architecture in torchvision (scripts/torchvision_check.py checks that its inference matches kdet's), plus every
     training-time setting of kdet's config that torchvision exposes."""
     layers = []
     c = cfg["backbone"]["inChannels"]
