@@ -90,7 +90,9 @@ describeEachBackend(loaded, (backend: Backend, name: string) => {
       }
     });
 
-    it.skipIf(name === 'reference')('learns: the loss on a small set falls', async () => {
+    // 40 detector steps: seconds on wasm, minutes on the reference backend (float64 loops) and on
+    // a software GPU; those two are covered by the conv-net trajectory test (test/nn).
+    it.skipIf(name !== 'wasm')('learns: the loss on a small set falls', async () => {
       setBackend(backend);
       const r = await train(40, { lr: 0.02 });
       const first = r.infos.slice(0, 5).reduce((s, i) => s + i.loss, 0) / 5;
