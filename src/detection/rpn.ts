@@ -18,8 +18,12 @@ const rpnInit = (shape: number[], rng: Rng): Tensor => normal(shape, 0.01, rng);
 /**
  * 3×3 conv + ReLU, then per anchor a 2-way objectness logit pair (background, object) — a
  * softmax rather than torchvision's single sigmoid logit, because the paper's soft loss needs
- * class probabilities — and 4 box deltas. Outputs are flattened to [N·H·W·A, 2] and [N·H·W·A, 4]
- * in the anchor generator's order.
+ * class probabilities (the original Faster R-CNN scored anchors this way too) — and 4 box
+ * deltas. Outputs are flattened to [N·H·W·A, 2] and [N·H·W·A, 4] in the anchor generator's order.
+ *
+ * softmax([b, o])[1] = sigmoid(o − b), so the loss equals torchvision's BCE on o − b, but SGD
+ * moves o − b with twice the step size (both rows get the gradient): bench/torch-peer's
+ * `--objectness pair` reproduces that in torchvision when the two are compared.
  */
 export class RPNHead extends Module {
   readonly conv: Conv2d;
