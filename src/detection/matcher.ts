@@ -45,3 +45,16 @@ export function match(iou: Float32Array, numGt: number, numPred: number, cfg: Ma
   }
   return matches;
 }
+
+/**
+ * Sampler labels from matches: the matched ground truth's class (`classOf`), 0 for background
+ * (below the low threshold), −1 for "ignore" (between the thresholds).
+ */
+export function labelsFromMatches(matches: Int32Array, classOf: (gt: number) => number): Int32Array {
+  const labels = new Int32Array(matches.length);
+  for (let i = 0; i < matches.length; i++) {
+    const v = matches[i]!;
+    labels[i] = v >= 0 ? classOf(v) : v === BETWEEN_THRESHOLDS ? -1 : 0;
+  }
+  return labels;
+}

@@ -9,7 +9,7 @@ import { Linear } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
 import type { BoxCoder } from './box-coder.js';
 import { boxCount, iouMatrix, takeRows, type Boxes } from './boxes.js';
-import { BELOW_LOW_THRESHOLD, BETWEEN_THRESHOLDS, match, type MatcherConfig } from './matcher.js';
+import { labelsFromMatches, match, type MatcherConfig } from './matcher.js';
 import { sampleBalanced, type SamplerConfig } from './sampler.js';
 
 export interface RoiHeadsConfig {
@@ -112,11 +112,7 @@ export function roiTargets(
     const n = boxCount(cand);
     const g = boxCount(gt);
     const matches = match(iouMatrix(gt, cand), g, n, cfg.matcher);
-    const lab = new Int32Array(n);
-    for (let i = 0; i < n; i++) {
-      const v = matches[i]!;
-      lab[i] = v >= 0 ? gtLabels[img]![v]! : v === BETWEEN_THRESHOLDS ? -1 : v === BELOW_LOW_THRESHOLD ? 0 : 0;
-    }
+    const lab = labelsFromMatches(matches, (g) => gtLabels[img]![g]!);
     const { positive: pos, negative: neg } = sampleBalanced(lab, cfg.sampler, rng);
     if (pos.length) targets.push(...coder.encode(takeRows(cand, 4, pos), takeRows(gt, 4, pos.map((i) => matches[i]!))));
     for (const i of [...pos, ...neg]) {

@@ -9,7 +9,7 @@ import { Conv2d } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
 import { BoxCoder } from './box-coder.js';
 import { boxCount, clipBoxes, iouMatrix, keepLarge, takeRows, topK, type Boxes } from './boxes.js';
-import { BELOW_LOW_THRESHOLD, BETWEEN_THRESHOLDS, match, type MatcherConfig } from './matcher.js';
+import { labelsFromMatches, match, type MatcherConfig } from './matcher.js';
 import { sampleBalanced, type SamplerConfig } from './sampler.js';
 
 /** Weights of torchvision's RPN head init: N(0, 0.01), bias 0. */
@@ -86,11 +86,7 @@ export function rpnTargets(anchors: Boxes, gtBoxes: readonly Boxes[], cfg: RPNCo
   gtBoxes.forEach((gt, img) => {
     const g = boxCount(gt);
     const matches = match(iouMatrix(gt, anchors), g, m, cfg.matcher);
-    const lab = new Int32Array(m);
-    for (let i = 0; i < m; i++) {
-      const v = matches[i]!;
-      lab[i] = v >= 0 ? 1 : v === BELOW_LOW_THRESHOLD ? 0 : v === BETWEEN_THRESHOLDS ? -1 : 0;
-    }
+    const lab = labelsFromMatches(matches, () => 1);
     const { positive: pos, negative: neg } = sampleBalanced(lab, cfg.sampler, rng);
     if (pos.length) {
       const enc = coder.encode(takeRows(anchors, 4, pos), takeRows(gt, 4, pos.map((i) => matches[i]!)));
