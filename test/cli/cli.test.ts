@@ -89,5 +89,21 @@ describe('kdet end to end on a tiny model', () => {
     expect(d.code).toBe(0);
     const log = readFileSync(join(dir, 'd', 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(Object.keys(log[0])).toEqual(expect.arrayContaining(['rpnCls', 'rpnReg', 'roiCls', 'roiReg', 'hint']));
+
+    // The ablation runs variants × seeds, resumes finished runs, and --aggregate rebuilds the table alone.
+    const abl = join(dir, 'abl');
+    const ab = ['experiment', 'ablation', '--teacher', ckpt, '--student', 'tiny', '--steps', '2', '--test-size', '4', '--out', abl];
+    const a1 = await kdet(...ab, '--seeds', '1', '--only', 'student,full');
+    expect(a1.err).toBe('');
+    expect(a1.code).toBe(0);
+    expect(existsSync(join(abl, 'runs', 'full-s0', 'result.json'))).toBe(true);
+    const a2 = await kdet(...ab, '--seeds', '2', '--aggregate');
+    expect(a2.code).toBe(0);
+    expect(a2.out).not.toMatch(/— student seed 1/); // --aggregate trains nothing
+    const table = readFileSync(join(abl, 'ablation.md'), 'utf8');
+    expect(table).toMatch(/\| student \| .* \| 1 \| /);
+    expect(table).toMatch(/\| full \| .* \| 1 \| /);
+    expect(table).toMatch(/full distillation > student alone: .*one seed/);
+    expect(JSON.parse(readFileSync(join(abl, 'ablation.json'), 'utf8')).results).toHaveLength(2);
   });
 });

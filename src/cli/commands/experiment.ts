@@ -19,6 +19,7 @@ const flags = {
   seeds: { type: 'int', default: 3, help: 'seeds per variant' },
   'test-size': { type: 'int', default: 500, help: 'held-out scenes' },
   only: { type: 'string', default: '', help: 'comma list of variants to run (others are read from earlier runs)' },
+  aggregate: { type: 'boolean', default: false, help: 'run nothing: rebuild the table, JSON and plot from the finished runs in --out' },
   quick: { type: 'boolean', default: false, help: 'a few-minute version for CI: 4 variants, 1 seed, 30 steps, 40 test scenes' },
   backend: { type: 'string', default: 'wasm', choices: BACKEND_NAMES, help: 'compute backend' },
   out: { type: 'string', default: 'results/ablation', help: 'output folder (runs are resumable: finished runs are kept)' },
@@ -58,7 +59,7 @@ export async function experiment(argv: string[]): Promise<void> {
         results.push({ ...done, variant: v.name, seed });
         continue;
       }
-      if (!wanted.includes(v.name)) continue;
+      if (f.aggregate || !wanted.includes(v.name)) continue;
       console.log(`— ${v.name} seed ${seed}: ${v.description}`);
       const r = await distillStudent({
         teacher, teacherMeta: meta, teacherPath: f.teacher, studentPreset: f.student,
@@ -72,7 +73,7 @@ export async function experiment(argv: string[]): Promise<void> {
     }
   }
   const summary = summarise(results);
-  const setup = `Setup: teacher \`${f.teacher}\` (${meta.preset}), student preset \`${f.student}\`, ${meta.data.name} scenes ${meta.data.size}², ${steps} steps × batch ${f.batch}, lr ${f.lr}, evaluated on ${testLength} held-out scenes (the last step's model), seeds 0..${seeds - 1}, backend ${f.backend}. Command: \`kdet experiment ablation${f.quick ? ' --quick' : ''} --steps ${steps} --seeds ${seeds}\`.`;
+  const setup = `Setup: teacher \`${f.teacher}\` (${meta.preset}), student preset \`${f.student}\`, ${meta.data.name} scenes ${meta.data.size}², ${steps} steps × batch ${f.batch}, lr ${f.lr}, evaluated on ${testLength} held-out scenes (the last step's model), up to ${seeds} seeds (0..${seeds - 1}; the table says how many finished per variant), backend ${f.backend}. Command: \`kdet experiment ablation${f.quick ? ' --quick' : ''} --steps ${steps} --seeds ${seeds}\`.`;
   const teacherRow = { map50: teacherMetrics.map50, cocoAP: teacherMetrics.cocoAP };
   await writeAtomic(join(f.out, 'ablation.md'), ablationMarkdown(summary, teacherRow, setup));
   await writeAtomic(join(f.out, 'ablation.svg'), ablationSvg(summary, teacherRow));
