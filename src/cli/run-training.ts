@@ -1,6 +1,7 @@
-import { appendFile, mkdir } from 'node:fs/promises';
+import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Dataset } from '../data/types.js';
+import type { Dataset, DetectionTarget } from '../data/types.js';
+import type { ImageDetections } from '../eval/types.js';
 import { evaluateDetector, type DetectorMetrics } from '../detection/evaluate.js';
 import type { FasterRCNN } from '../detection/faster-rcnn.js';
 import { Trainer, type StepLoss, type TrainerConfig } from '../detection/trainer.js';
@@ -8,6 +9,7 @@ import type { Module } from '../nn/module.js';
 import { saveCheckpoint } from '../nn/checkpoint.js';
 import { writeAtomic } from './files.js';
 import { Progress } from './progress.js';
+import { trainingReport } from './report.js';
 
 export interface TrainingRun {
   /** The module the optimiser trains (the detector, or the distiller wrapping the student). */
@@ -46,6 +48,7 @@ export async function runTraining(run: TrainingRun): Promise<TrainingResult> {
   const log = join(run.out, 'log.jsonl');
   let best: DetectorMetrics | null = null;
   let last: DetectorMetrics | null = null;
+  let lastEval: Awaited<ReturnType<typeof evaluateDetector>> | null = null;
   let stepTime = 0;
   const started = performance.now();
   const startStep = trainer.step;
@@ -57,6 +60,7 @@ export async function runTraining(run: TrainingRun): Promise<TrainingResult> {
     },
     onEval: async (step) => {
       const m = await evaluateDetector(run.detector, run.test, { limit: run.evalImages });
+      lastEval = m;
       last = { map50: m.map50, map50voc07: m.map50voc07, cocoAP: m.cocoAP, perClassAP: m.perClassAP, images: m.images };
       progress.log(`eval @${step}: mAP@0.5 ${m.map50.toFixed(4)} (VOC07 ${m.map50voc07.toFixed(4)}) COCO AP ${m.cocoAP.toFixed(4)} on ${m.images} images`);
       await appendFile(log, JSON.stringify({ step, eval: last }) + '\n');
@@ -75,5 +79,31 @@ export async function runTraining(run: TrainingRun): Promise<TrainingResult> {
   const seconds = (performance.now() - started) / 1000;
   const result = { best, last, seconds, stepSeconds: stepTime / Math.max(1, trainer.step - startStep) };
   await writeAtomic(join(run.out, 'metrics.json'), JSON.stringify(result, null, 2) + '\n');
+  await writeReport(run, result, lastEval);
   return result;
+}
+
+/** <out>/report.html: loss curves per term, accuracy over time, PR per class, sample detections. */
+async function writeReport(run: TrainingRun, result: TrainingResult, lastEval: { detections: ImageDetections[]; targets: DetectionTarget[] } | null): Promise<void> {
+  const samples = await Promise.all(Array.from({ length: Math.min(6, run.test.length) }, (_, i) => run.test.get(i)));
+  const best = result.best as DetectorMetrics | null;
+  const html = trainingReport({
+    title: `kdet ${run.metadata.distill ? 'distill' : 'train'}: ${String(run.metadata.preset ?? 'detector')} → ${run.out}`,
+    facts: {
+      command: typeof process !== 'undefined' ? `kdet ${process.argv.slice(2).join(' ')}` : 'kdet',
+      steps: run.trainer.steps,
+      'batch size': run.trainer.batchSize,
+      'seconds per step': result.stepSeconds.toFixed(3),
+      'wall time (s)': result.seconds.toFixed(0),
+      'best mAP@0.5': best ? best.map50.toFixed(4) : 'n/a',
+      'best COCO AP': best ? best.cocoAP.toFixed(4) : 'n/a',
+      'test scenes': run.evalImages,
+      written: new Date().toISOString(),
+    },
+    log: await readFile(join(run.out, 'log.jsonl'), 'utf8').catch(() => ''),
+    classNames: run.train.classNames,
+    lastEval,
+    samples,
+  });
+  await writeAtomic(join(run.out, 'report.html'), html);
 }

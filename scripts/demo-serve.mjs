@@ -1,0 +1,32 @@
+// `npm run demo`: builds the demo (scripts/demo-build.mjs) and serves it on http://localhost:8080
+// (PORT overrides; port 0 picks a free one). Also used by the browser test, which serves the
+// repository too so that the cross-runtime check can import dist/ unchanged.
+import { createServer } from 'node:http';
+import { readFile } from 'node:fs/promises';
+import { extname, join, normalize, resolve } from 'node:path';
+import { buildDemo } from './demo-build.mjs';
+
+const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.json': 'application/json', '.map': 'application/json', '.safetensors': 'application/octet-stream', '.wasm': 'application/wasm' };
+
+/** Serve `root` (and `/repo/` as the repository itself when `repo` is given) on `port`. */
+export function serve(root, port = 8080, repo = null) {
+  const server = createServer(async (req, res) => {
+    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    const [base, rel] = repo && path.startsWith('/repo/') ? [repo, path.slice(6)] : [root, path === '/' ? 'index.html' : path.slice(1)];
+    const file = normalize(join(base, rel));
+    if (!file.startsWith(base)) return void res.writeHead(403).end();
+    try {
+      const body = await readFile(file);
+      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-store' }).end(body);
+    } catch {
+      res.writeHead(404).end('not found');
+    }
+  });
+  return new Promise((ok) => server.listen(port, '127.0.0.1', () => ok(server)));
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const root = await buildDemo();
+  const server = await serve(root, Number(process.env.PORT ?? 8080));
+  console.log(`kdet demo: http://localhost:${server.address().port}/  (Ctrl-C stops)`);
+}
