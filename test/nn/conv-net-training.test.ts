@@ -1,24 +1,12 @@
 import { expect, it } from 'vitest';
 import type { Backend } from '../../src/engine/backend.js';
-import { crossEntropy, flatten, memoryStats, setBackend, tensor, valueAndGrads, type Tensor } from '../../src/engine/index.js';
+import { crossEntropy, memoryStats, setBackend, tensor, valueAndGrads } from '../../src/engine/index.js';
 import { Rng } from '../../src/engine/random.js';
-import { Conv2d, Linear, MaxPool2d, ReLU, Sequential, SGD, Module } from '../../src/nn/index.js';
+import { SGD } from '../../src/nn/index.js';
+import { SmallNet } from '../helpers/small-net.js';
 import { loadBackendsUnderTest } from '../helpers/backends.js';
 
 const loaded = (await loadBackendsUnderTest()).filter((b) => b.backend);
-
-class SmallNet extends Module {
-  readonly features: Sequential;
-  readonly head: Linear;
-  constructor(rng: Rng) {
-    super();
-    this.features = this.addModule('features', new Sequential([new Conv2d(3, 8, 3, rng, { padding: 1 }), ReLU(), MaxPool2d(2), new Conv2d(8, 8, 3, rng, { padding: 1 }), ReLU(), MaxPool2d(2)]));
-    this.head = this.addModule('head', new Linear(8 * 4 * 4, 3, rng));
-  }
-  forward(x: Tensor): Tensor {
-    return this.head.forward(flatten(this.features.forward(x), 1));
-  }
-}
 
 /** A learnable toy task: the class is which colour channel is brightest. */
 function batch(rng: Rng, n: number): { x: Float32Array; y: Int32Array } {

@@ -5,25 +5,13 @@
  * GPUBuffer — the pool serves every allocation.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { crossEntropy, flatten, memoryStats, setBackend, tensor, valueAndGrads, type Tensor } from '../../src/engine/index.js';
+import { crossEntropy, memoryStats, setBackend, tensor, valueAndGrads } from '../../src/engine/index.js';
 import { Rng } from '../../src/engine/random.js';
-import { Conv2d, Linear, MaxPool2d, Module, ReLU, Sequential, SGD } from '../../src/nn/index.js';
+import { SGD } from '../../src/nn/index.js';
+import { SmallNet } from '../helpers/small-net.js';
 import { openBackend, title } from './helpers.js';
 
 const o = await openBackend();
-
-class SmallNet extends Module {
-  readonly features: Sequential;
-  readonly head: Linear;
-  constructor(rng: Rng) {
-    super();
-    this.features = this.addModule('features', new Sequential([new Conv2d(3, 8, 3, rng, { padding: 1 }), ReLU(), MaxPool2d(2), new Conv2d(8, 8, 3, rng, { padding: 1 }), ReLU(), MaxPool2d(2)]));
-    this.head = this.addModule('head', new Linear(8 * 2 * 2, 3, rng));
-  }
-  forward(x: Tensor): Tensor {
-    return this.head.forward(flatten(this.features.forward(x), 1));
-  }
-}
 
 describe.skipIf(!o.backend)(title('webgpu training memory', o), () => {
   const b = o.backend!;
@@ -32,7 +20,7 @@ describe.skipIf(!o.backend)(title('webgpu training memory', o), () => {
   it('live tensors, GPU bytes and buffers are flat over 200 SGD steps, and no buffer is created after warm-up', async () => {
     setBackend(b);
     const before = memoryStats(b);
-    const model = new SmallNet(new Rng(3));
+    const model = new SmallNet(new Rng(3), 8);
     const opt = new SGD(model.parameters(), 0.05, { momentum: 0.9 });
     const rng = new Rng(4);
     const WARMUP = 5;
