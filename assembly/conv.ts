@@ -15,8 +15,10 @@
 //   fills the 2×16 tiles better (few input channels: the first layer), transposed as
 //   dW_gᵀ = im2col(X_g)·dY_gᵀ into scratch, then copied into dW's layout.
 // Outer loops run over [start, end) ranges of (sample, group) pairs (groups for the filter
-// gradient, which reduces over samples) so that a worker pool can split them; every output
-// element is produced by one range with a fixed summation order, so results are deterministic.
+// gradient, which reduces over samples), and the *Split variants also over rows and columns of
+// each GEMM (output channels / pixels; for the filter gradient its output channels or taps), so
+// that the thread pool can split even one image of one group; every output element is produced
+// by one range with a fixed summation order, so results are identical for any thread count.
 import { MODE_ACC, MODE_BIAS, MODE_STORE, MR, NR } from './gemm-kernel';
 import {
   A_CONV_FLIPPED, A_IM2COL, A_NORMAL, A_TRANS, B_IM2COL, B_IM2COL_T, B_NORMAL, B_TRANS, gemm, gemmScratchBytes,
@@ -187,12 +189,29 @@ export function conv2dForward(x: usize, w: usize, bias: usize, y: usize, params:
 export function conv2dForwardRange(
   x: usize, w: usize, bias: usize, y: usize, params: usize, scratch: usize, start: i32, end: i32,
 ): void {
+  conv2dForwardSplit(x, w, bias, y, params, scratch, start, end, 0, I32.MAX_VALUE, 0, I32.MAX_VALUE);
+}
+
+/**
+ * Forward restricted to the pairs [start, end) and, within each pair's GEMM Y_g[cOut/g, P], to
+ * the output channels [iStart, iEnd) and pixels [jStart, jEnd) (clipped): the thread pool's split.
+ * Any split gives bit-identical outputs (each element sums over K in one fixed order).
+ */
+export function conv2dForwardSplit(
+  x: usize, w: usize, bias: usize, y: usize, params: usize, scratch: usize, start: i32, end: i32,
+  iStart: i32, iEnd: i32, jStart: i32, jEnd: i32,
+): void {
   readParams(params);
   forwardGeometry();
   const cg = C_IN / GROUPS;
   const cog = C_OUT / GROUPS;
   const k = cg * KH * KW;
   const p = OH * OW;
+  const i0 = max(iStart, 0);
+  const i1 = min(iEnd, cog);
+  const j0 = max(jStart, 0);
+  const j1 = min(jEnd, p);
+  if (i1 <= i0 || j1 <= j0) return;
   tapTable(scratch, cg, SH, SW);
   for (let idx = start; idx < end; idx++) {
     const img = idx / GROUPS;
@@ -201,7 +220,7 @@ export function conv2dForwardRange(
     const gemmScratch = implicitSource(scratch, cg, src, H, W, PH, PW, SH, SW, OW);
     const yg = y + (<usize>(img * C_OUT + g * cog) * p << 2);
     gemm(cog, p, k, A_NORMAL, w + (<usize>g * cog * k << 2), k, B_IM2COL, 0, 0,
-      yg, p, bias != 0 ? MODE_BIAS : MODE_STORE, bias + (<usize>g * cog << 2), gemmScratch, 0, p);
+      yg, p, bias != 0 ? MODE_BIAS : MODE_STORE, bias + (<usize>g * cog << 2), gemmScratch, i0, i1, j0, j1);
   }
 }
 
@@ -216,13 +235,38 @@ export function conv2dGradInput(dy: usize, w: usize, dx: usize, params: usize, s
 export function conv2dGradInputRange(
   dy: usize, w: usize, dx: usize, params: usize, scratch: usize, start: i32, end: i32,
 ): void {
+  conv2dGradInputSplit(dy, w, dx, params, scratch, start, end, 0, I32.MAX_VALUE, 0, I32.MAX_VALUE);
+}
+
+/** 1 when the input gradient takes the transposed convolution (else GEMM + col2im). */
+export function conv2dGradInputTransposed(params: usize): i32 {
+  readParams(params);
+  return useTransposedConv() ? 1 : 0;
+}
+
+/**
+ * Input gradient restricted to the pairs [start, end) and to the input channels [iStart, iEnd)
+ * (of the group); on the transposed-convolution path also to the input pixels [jStart, jEnd)
+ * (the col2im path always covers every pixel of its channels: its scatter overlaps pixels).
+ * Each dx element is written by one range with the serial summation order (bit-identical).
+ */
+export function conv2dGradInputSplit(
+  dy: usize, w: usize, dx: usize, params: usize, scratch: usize, start: i32, end: i32,
+  iStart: i32, iEnd: i32, jStart: i32, jEnd: i32,
+): void {
   readParams(params);
   const cg = C_IN / GROUPS;
   const cog = C_OUT / GROUPS;
   const taps = KH * KW;
   const p = OH * OW;
   const hw = H * W;
+  const c0 = max(iStart, 0);
+  const c1 = min(iEnd, cg);
+  if (c1 <= c0) return;
   if (useTransposedConv()) {
+    const j0 = max(jStart, 0);
+    const j1 = min(jEnd, hw);
+    if (j1 <= j0) return;
     transposedGeometry();
     tapTable(scratch, cog, 1, 1);
     for (let idx = start; idx < end; idx++) {
@@ -232,12 +276,14 @@ export function conv2dGradInputRange(
       const gemmScratch = implicitSource(scratch, cog, src, OH, OW, DH * (KH - 1) - PH, DW * (KW - 1) - PW, 1, 1, W);
       setFlippedWeights(w + (<usize>g * cog * cg * taps << 2), cg, taps);
       gemm(cg, hw, cog * taps, A_CONV_FLIPPED, 0, 0, B_IM2COL, 0, 0,
-        dx + (<usize>(img * C_IN + g * cg) * hw << 2), hw, MODE_STORE, 0, gemmScratch, 0, hw);
+        dx + (<usize>(img * C_IN + g * cg) * hw << 2), hw, MODE_STORE, 0, gemmScratch, c0, c1, j0, j1);
     }
     return;
   }
-  // GEMM + col2im, a chunk of output rows at a time.
+  // GEMM + col2im, a chunk of output rows at a time, for the channels [c0, c1): dcol's rows are
+  // (channel, ky, kx), so those channels are the rows [c0·taps, c1·taps) of Wᵀ.
   const k = cg * taps;
+  const kk = (c1 - c0) * taps;
   const rows = col2imRows();
   const dcol = align64(scratch);
   const gemmScratch = dcol + align64(<usize>k * rows * OW * 4);
@@ -245,14 +291,14 @@ export function conv2dGradInputRange(
     const img = idx / GROUPS;
     const g = idx - img * GROUPS;
     const dyg = dy + (<usize>(img * C_OUT + g * cog) * p << 2);
-    const dxg = dx + (<usize>(img * C_IN + g * cg) * hw << 2);
-    memory.fill(dxg, 0, <usize>cg * hw * 4);
+    const dxg = dx + (<usize>(img * C_IN + g * cg + c0) * hw << 2);
+    memory.fill(dxg, 0, <usize>(c1 - c0) * hw * 4);
     for (let oy0 = 0; oy0 < OH; oy0 += rows) {
       const r = min(rows, OH - oy0);
       const cols = r * OW;
-      gemm(k, cols, cog, A_TRANS, w + (<usize>g * cog * k << 2), k, B_NORMAL, dyg + (<usize>oy0 * OW << 2), p,
-        dcol, cols, MODE_STORE, 0, gemmScratch, 0, cols);
-      col2imAdd(dcol, dxg, cg, oy0, r);
+      gemm(kk, cols, cog, A_TRANS, w + (<usize>(g * cog * k + c0 * taps) << 2), k, B_NORMAL, dyg + (<usize>oy0 * OW << 2), p,
+        dcol, cols, MODE_STORE, 0, gemmScratch, 0, kk, 0, cols);
+      col2imAdd(dcol, dxg, c1 - c0, oy0, r);
     }
   }
 }
@@ -325,6 +371,25 @@ function gradFilterTransposed(): bool {
 export function conv2dGradFilterRange(
   x: usize, dy: usize, dw: usize, params: usize, scratch: usize, start: i32, end: i32,
 ): void {
+  conv2dGradFilterSplit(x, dy, dw, params, scratch, start, end, 0, I32.MAX_VALUE, 0, I32.MAX_VALUE);
+}
+
+/** 1 when the filter gradient is computed transposed (dW_gᵀ[K, cOut/g] = im2col·dY_gᵀ). */
+export function conv2dGradFilterIsTransposed(params: usize): i32 {
+  readParams(params);
+  return gradFilterTransposed() ? 1 : 0;
+}
+
+/**
+ * Filter gradient restricted to groups [start, end) and to the rows [iStart, iEnd) and columns
+ * [jStart, jEnd) of the product it computes: dW_g[cOut/g, K] (rows = output channels), or
+ * dW_gᵀ[K, cOut/g] when transposed (rows = taps). Every element still sums over the samples in
+ * order and over the pixels in the GEMM's fixed K order, so any split is bit-identical.
+ */
+export function conv2dGradFilterSplit(
+  x: usize, dy: usize, dw: usize, params: usize, scratch: usize, start: i32, end: i32,
+  iStart: i32, iEnd: i32, jStart: i32, jEnd: i32,
+): void {
   readParams(params);
   forwardGeometry();
   const cg = C_IN / GROUPS;
@@ -332,27 +397,43 @@ export function conv2dGradFilterRange(
   const k = cg * KH * KW;
   const p = OH * OW;
   const transposed = gradFilterTransposed();
+  const rowsAll = transposed ? k : cog;
+  const colsAll = transposed ? cog : k;
+  const i0 = max(iStart, 0);
+  const i1 = min(iEnd, rowsAll);
+  const j0 = max(jStart, 0);
+  const j1 = min(jEnd, colsAll);
+  if (i1 <= i0 || j1 <= j0) return;
   // The transposed product accumulates into dwT [k, cog], copied into dW's layout per group.
   const dwT = align64(scratch);
   const implicit = transposed ? dwT + align64(<usize>k * cog * 4) : scratch;
   tapTable(implicit, cg, SH, SW);
   for (let g = start; g < end; g++) {
     const dwg = dw + (<usize>g * cog * k << 2);
-    if (N == 0) memory.fill(dwg, 0, <usize>cog * k * 4);
+    if (N == 0) {
+      // dW = 0: the block [i0, i1) × [j0, j1) of dW_g (or of its transpose).
+      for (let i = i0; i < i1; i++) {
+        for (let j = j0; j < j1; j++) {
+          const at = transposed ? j * k + i : i * k + j;
+          store<f32>(dwg + (<usize>at << 2), 0);
+        }
+      }
+      continue;
+    }
     for (let img = 0; img < N; img++) {
       const src = x + (<usize>(img * C_IN + g * cg) * H * W << 2);
       const gemmScratch = implicitSource(implicit, cg, src, H, W, PH, PW, SH, SW, OW);
       const dyg = dy + (<usize>(img * C_OUT + g * cog) * p << 2);
       const mode = img == 0 ? MODE_STORE : MODE_ACC;
       if (transposed) {
-        gemm(k, cog, p, A_IM2COL, 0, 0, B_TRANS, dyg, p, dwT, cog, mode, 0, gemmScratch, 0, cog);
+        gemm(k, cog, p, A_IM2COL, 0, 0, B_TRANS, dyg, p, dwT, cog, mode, 0, gemmScratch, i0, i1, j0, j1);
       } else {
-        gemm(cog, k, p, A_NORMAL, dyg, p, B_IM2COL_T, 0, 0, dwg, k, mode, 0, gemmScratch, 0, k);
+        gemm(cog, k, p, A_NORMAL, dyg, p, B_IM2COL_T, 0, 0, dwg, k, mode, 0, gemmScratch, i0, i1, j0, j1);
       }
     }
-    if (transposed && N > 0) {
-      for (let o = 0; o < cog; o++) {
-        for (let t = 0; t < k; t++) {
+    if (transposed) {
+      for (let o = j0; o < j1; o++) {
+        for (let t = i0; t < i1; t++) {
           store<f32>(dwg + (<usize>(o * k + t) << 2), load<f32>(dwT + (<usize>(t * cog + o) << 2)));
         }
       }

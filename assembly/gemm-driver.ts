@@ -1,8 +1,8 @@
 // The cache-blocked GEMM driver (the BLIS loop nest) shared by matmul and the convolutions.
 //
-//   for jc over N in NC blocks            ← the splittable outer range [jStart, jEnd) (threads later)
+//   for jc over N in NC blocks            ← the splittable outer range [jStart, jEnd) (threads)
 //     for pc over K in KC blocks          pack B block kc × nc     (L2: 512 KB)
-//       for ic over M in MC blocks        pack A block mc × kc     (L2: 128 KB)
+//       for ic over M in MC blocks        pack A block mc × kc     (L2: 128 KB), range [iStart, iEnd)
 //         for jr over nc by 16            B micro-panel kc × 16    (L1: 16 KB at kc = 256)
 //           for ir over mc by 2           (inside kernel2x16) A micro-panels stream from L2,
 //                                         a 2×16 tile of C in registers
@@ -83,7 +83,8 @@ function packB(kind: i32, dst: usize, b: usize, ldb: i32, p0: i32, j0: i32, kc: 
 }
 
 /**
- * C[m × n] (row stride ldc floats) = op(A)·op(B), restricted to columns [jStart, jEnd).
+ * C[m × n] (row stride ldc floats) = op(A)·op(B), restricted to rows [iStart, iEnd) and columns
+ * [jStart, jEnd): any split of either range gives bit-identical elements (threads split them).
  * mode: MODE_STORE, MODE_ACC (add to C) or MODE_BIAS (bias[i] per row i, `bias` = float*).
  * Requires k ≥ 1 (callers handle k = 0).
  */
@@ -92,8 +93,9 @@ export function gemm(
   aKind: i32, a: usize, lda: i32,
   bKind: i32, b: usize, ldb: i32,
   c: usize, ldc: i32, mode: i32, bias: usize,
-  scratch: usize, jStart: i32, jEnd: i32,
+  scratch: usize, iStart: i32, iEnd: i32, jStart: i32, jEnd: i32,
 ): void {
+  if (iEnd <= iStart || jEnd <= jStart) return;
   const mcMax = min(MC, roundUp(max(m, 1), MR));
   const kcMax = min(KC, max(k, 1));
   const ncMax = min(NC, roundUp(max(n, 1), NR));
@@ -104,7 +106,7 @@ export function gemm(
   // Equal blocks rather than full blocks plus a remainder: no short trailing K block that pays a
   // whole pass over C for little work. The K split depends on k alone (determinism).
   const kcStep = evenStep(k, KC, 1);
-  const mcStep = evenStep(m, MC, MR);
+  const mcStep = evenStep(iEnd - iStart, MC, MR);
   const ncStep = evenStep(jEnd - jStart, NC, NR);
   for (let jc = jStart; jc < jEnd; jc += ncStep) {
     const nc = min(ncStep, jEnd - jc);
@@ -112,8 +114,8 @@ export function gemm(
       const kc = min(kcStep, k - pc);
       packB(bKind, bBuf, b, ldb, pc, jc, kc, nc);
       const tileMode = pc == 0 ? mode : MODE_ACC;
-      for (let ic = 0; ic < m; ic += mcStep) {
-        const mc = min(mcStep, m - ic);
+      for (let ic = iStart; ic < iEnd; ic += mcStep) {
+        const mc = min(mcStep, iEnd - ic);
         packA(aKind, aBuf, a, lda, ic, pc, mc, kc);
         const cBlock = c + <usize>ic * ldcBytes + (<usize>jc << 2);
         const biasBlock = bias + (<usize>ic << 2);

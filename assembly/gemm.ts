@@ -37,13 +37,27 @@ export function matmulRange(
   a: usize, b: usize, y: usize, batchA: i32, batchB: i32, m: i32, k: i32, n: i32,
   transA: bool, transB: bool, scratch: usize, jStart: i32, jEnd: i32,
 ): void {
+  matmulSplit(a, b, y, batchA, batchB, m, k, n, transA, transB, scratch, 0, max(batchA, batchB) * m, jStart, jEnd);
+}
+
+/**
+ * `matmul` restricted to the rows [rStart, rEnd) of y seen as [batch·m, n] and the columns
+ * [jStart, jEnd): the 2-D split the thread pool uses. Every element's sum runs over k in the same
+ * order whatever the split (the K blocking depends on k alone), so any split is bit-identical.
+ */
+export function matmulSplit(
+  a: usize, b: usize, y: usize, batchA: i32, batchB: i32, m: i32, k: i32, n: i32,
+  transA: bool, transB: bool, scratch: usize, rStart: i32, rEnd: i32, jStart: i32, jEnd: i32,
+): void {
   const batch = max(batchA, batchB);
-  if (m <= 0 || jEnd <= jStart || batch <= 0) return;
+  rStart = max(rStart, 0);
+  rEnd = min(rEnd, batch * m);
+  jStart = max(jStart, 0);
+  jEnd = min(jEnd, n);
+  if (m <= 0 || jEnd <= jStart || batch <= 0 || rEnd <= rStart) return;
   if (k <= 0) {
-    for (let bi = 0; bi < batch; bi++) {
-      for (let i = 0; i < m; i++) {
-        memory.fill(y + ((<usize>(bi * m + i) * n + jStart) << 2), 0, <usize>(jEnd - jStart) << 2);
-      }
+    for (let r = rStart; r < rEnd; r++) {
+      memory.fill(y + ((<usize>r * n + jStart) << 2), 0, <usize>(jEnd - jStart) << 2);
     }
     return;
   }
@@ -52,14 +66,16 @@ export function matmulRange(
   const bKind = transB ? B_TRANS : B_NORMAL;
   const ldb = transB ? k : n;
   if (foldsBatch(batchA, batchB, transA)) {
-    gemm(batchA * m, n, k, aKind, a, lda, bKind, b, ldb, y, n, MODE_STORE, 0, scratch, jStart, jEnd);
+    gemm(batchA * m, n, k, aKind, a, lda, bKind, b, ldb, y, n, MODE_STORE, 0, scratch, rStart, rEnd, jStart, jEnd);
     return;
   }
   const aStride: usize = batchA == 1 ? 0 : (<usize>m * k) << 2;
   const bStride: usize = batchB == 1 ? 0 : (<usize>k * n) << 2;
   const yStride = (<usize>m * n) << 2;
-  for (let bi = 0; bi < batch; bi++) {
+  for (let bi = rStart / m; bi * m < rEnd; bi++) {
+    const i0 = max(rStart - bi * m, 0);
+    const i1 = min(rEnd - bi * m, m);
     gemm(m, n, k, aKind, a + <usize>bi * aStride, lda, bKind, b + <usize>bi * bStride, ldb,
-      y + <usize>bi * yStride, n, MODE_STORE, 0, scratch, jStart, jEnd);
+      y + <usize>bi * yStride, n, MODE_STORE, 0, scratch, i0, i1, jStart, jEnd);
   }
 }

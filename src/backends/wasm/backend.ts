@@ -22,6 +22,11 @@ export class WasmBackend implements Backend<WasmBuffer> {
 
   constructor(private readonly ctx: WasmContext) {}
 
+  /** Threads the kernels split their work over (1: all on the calling thread). */
+  get threads(): number {
+    return this.ctx.threads;
+  }
+
   /** The allocator (tests and diagnostics). */
   get heap(): WasmHeap {
     return this.ctx.heap;

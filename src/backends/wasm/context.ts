@@ -1,6 +1,7 @@
 import { KdetError } from '../../engine/errors.js';
 import type { WasmBuffer, WasmHeap } from './memory.js';
 import type { KdetWasmExports } from './module.js';
+import type { ThreadPool } from './threads.js';
 
 /** Bytes reserved below the heap for kernel parameter blocks (one call at a time). */
 export const PARAM_BYTES = 256;
@@ -18,8 +19,34 @@ export class WasmContext {
     readonly heap: WasmHeap,
     /** Byte address of the parameter block. */
     readonly params: number,
+    /** Workers over the same (shared) memory, or null: every kernel runs on the calling thread. */
+    private pool: ThreadPool | null = null,
   ) {
     this.exports = wasm;
+  }
+
+  /** Threads a kernel may be split over (1 without a pool). */
+  get threads(): number {
+    return this.pool ? this.pool.threads : 1;
+  }
+
+  /**
+   * Runs the kernel `name` as parts: part t with args[slots[s]] = parts[t][s]. One part runs
+   * directly; more run on the pool (the calling thread takes part 0). Callers make parts write
+   * disjoint outputs with the serial summation order, so the result is the same for any count.
+   */
+  split(name: keyof KdetWasmExports, args: readonly number[], slots: readonly number[], parts: readonly (readonly number[])[]): void {
+    const fn = this.wasm[name] as unknown as (...a: number[]) => unknown;
+    if (parts.length === 0) return;
+    if (parts.length === 1 || !this.pool) {
+      for (const p of parts) {
+        const a = args.slice();
+        for (let s = 0; s < slots.length; s++) a[slots[s]!] = p[s]!;
+        fn(...a);
+      }
+      return;
+    }
+    this.pool.run(name, fn, args, slots, parts);
   }
 
   /** The module's exports (gone after dispose). */
@@ -30,6 +57,8 @@ export class WasmContext {
 
   /** Frees every buffer and drops the module, so that its memory can be garbage-collected. */
   dispose(): void {
+    this.pool?.close();
+    this.pool = null;
     this.heap.dispose();
     this.exports = null;
   }

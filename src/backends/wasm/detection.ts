@@ -2,6 +2,7 @@ import type { RoiParams } from '../../engine/backend.js';
 import { KdetError } from '../../engine/errors.js';
 import { WasmContext } from './context.js';
 import type { WasmBuffer } from './memory.js';
+import { MIN_ELEMENTS_PER_PART, partsFor, ranges, runRanges, scratchStride } from './split.js';
 
 // RoI kernels: see assembly/roi.ts for the algorithm. RoIAlign works on a channels-last copy of
 // the feature map (and of its gradient) so that its inner loop runs over contiguous channels;
@@ -31,6 +32,25 @@ function prepare(ctx: WasmContext, op: string, rois: unknown, p: RoiParams): { r
   return { rois: pr, params, cStride, planBytes };
 }
 
+/** Samples per output element of RoIAlign, roughly (the adaptive ratio is taken as 2×2). */
+const samples = (p: RoiParams) => (p.samplingRatio > 0 ? p.samplingRatio * p.samplingRatio : 4) * 4;
+
+/**
+ * Runs a RoIAlign kernel (args: …, plan, cStart, cEnd in the last three slots) split over the
+ * channels of the channels-last map in blocks of 32 (the kernel's widest step): each channel is
+ * one part's, with every ROI in order, so the backward's accumulation order is the serial one.
+ * Every part plans the ROIs in its own scratch.
+ */
+function roiChannels(
+  ctx: WasmContext, name: 'roiAlignForward' | 'roiAlignBackward', args: number[], planBytes: number, cStride: number, work: number,
+): void {
+  const rs = ranges(cStride, partsFor(ctx, work, MIN_ELEMENTS_PER_PART), 32);
+  const stride = scratchStride(planBytes);
+  const first = args.length - 3;
+  ctx.withScratch(stride * rs.length, (plan) =>
+    ctx.split(name, args, [first, first + 1, first + 2], rs.map(([a, b], t) => [plan + t * stride, a, b])));
+}
+
 export function roiAlign(ctx: WasmContext, x: unknown, rois: unknown, p: RoiParams): WasmBuffer {
   const px = ctx.ptr('roiAlign', 'x', x, mapSize(p));
   const out = ctx.output(roiSize(p));
@@ -40,7 +60,7 @@ export function roiAlign(ctx: WasmContext, x: unknown, rois: unknown, p: RoiPara
     const hw = p.h * p.w;
     ctx.withScratch(p.n * hw * cStride * 4, (xT) => {
       ctx.wasm.transpose2d(px, xT, p.c, hw, hw, cStride, p.c * hw, hw * cStride, 0, p.n);
-      ctx.withScratch(planBytes, (plan) => ctx.wasm.roiAlignForward(xT, pr, out.ptr, params, plan, 0, cStride));
+      roiChannels(ctx, 'roiAlignForward', [xT, pr, out.ptr, params, 0, 0, 0], planBytes, cStride, roiSize(p) * samples(p));
     });
   });
 }
@@ -52,12 +72,12 @@ export function roiAlignGrad(ctx: WasmContext, dy: unknown, rois: unknown, p: Ro
     const { rois: pr, params, cStride, planBytes } = prepare(ctx, 'roiAlignGrad', rois, p);
     const hw = p.h * p.w;
     if (roiSize(p) === 0) {
-      ctx.wasm.fill32(out.ptr, 0, 0, mapSize(p));
+      runRanges(ctx, 'fill32', [out.ptr, 0, 0, 0], 2, mapSize(p));
       return;
     }
     ctx.withScratch(p.n * hw * cStride * 4, (dxT) => {
-      ctx.wasm.fill32(dxT, 0, 0, p.n * hw * cStride);
-      ctx.withScratch(planBytes, (plan) => ctx.wasm.roiAlignBackward(pdy, pr, dxT, params, plan, 0, cStride));
+      runRanges(ctx, 'fill32', [dxT, 0, 0, 0], 2, p.n * hw * cStride);
+      roiChannels(ctx, 'roiAlignBackward', [pdy, pr, dxT, params, 0, 0, 0], planBytes, cStride, roiSize(p) * samples(p));
       ctx.wasm.transpose2d(dxT, out.ptr, hw, p.c, cStride, hw, hw * cStride, p.c * hw, 0, p.n);
     });
   });
@@ -69,7 +89,7 @@ export function roiPool(ctx: WasmContext, x: unknown, rois: unknown, p: RoiParam
   const argmax = ctx.output(roiSize(p));
   ctx.produce('roiPool', [out, argmax], () => {
     const { rois: pr, params } = prepare(ctx, 'roiPool', rois, p);
-    ctx.wasm.roiPoolForward(px, pr, out.ptr, argmax.ptr, params, 0, p.c);
+    runRanges(ctx, 'roiPoolForward', [px, pr, out.ptr, argmax.ptr, params, 0, 0], 5, p.c, p.k * p.pooledH * p.pooledW * 4, 1);
   });
   return { out, argmax };
 }
@@ -80,8 +100,8 @@ export function roiPoolGrad(ctx: WasmContext, dy: unknown, argmax: unknown, rois
   const out = ctx.output(mapSize(p));
   return ctx.produce('roiPoolGrad', out, () => {
     const { rois: pr, params } = prepare(ctx, 'roiPoolGrad', rois, p);
-    ctx.wasm.fill32(out.ptr, 0, 0, mapSize(p));
-    ctx.wasm.roiPoolBackward(pdy, pa, pr, out.ptr, params, 0, p.c);
+    runRanges(ctx, 'fill32', [out.ptr, 0, 0, 0], 2, mapSize(p));
+    runRanges(ctx, 'roiPoolBackward', [pdy, pa, pr, out.ptr, params, 0, 0], 5, p.c, p.k * p.pooledH * p.pooledW, 1);
   });
 }
 

@@ -1,5 +1,6 @@
 import { wasmBase64 } from './kdet-wasm.generated.js';
 import { base64ToBytes } from '../../engine/base64.js';
+import { withSharedMemoryImport } from './threads.js';
 
 /**
  * The exports of build/kdet.wasm (assembly/*.ts) as the backend calls them. Pointers and sizes
@@ -57,6 +58,26 @@ export interface KdetWasmExports {
   conv2dGradInput?(dy: number, w: number, dx: number, params: number, scratch: number): void;
   conv2dGradFilter?(x: number, dy: number, dw: number, params: number, scratch: number): void;
   conv2dScratchBytes?(kind: number, params: number): number;
+
+  // The splittable variants the thread pool runs (assembly/gemm.ts, assembly/conv.ts).
+  matmulSplit(
+    a: number, b: number, y: number, batchA: number, batchB: number, m: number, k: number, n: number,
+    transA: number, transB: number, scratch: number, rStart: number, rEnd: number, jStart: number, jEnd: number,
+  ): void;
+  conv2dForwardSplit(
+    x: number, w: number, bias: number, y: number, params: number, scratch: number, start: number, end: number,
+    iStart: number, iEnd: number, jStart: number, jEnd: number,
+  ): void;
+  conv2dGradInputSplit(
+    dy: number, w: number, dx: number, params: number, scratch: number, start: number, end: number,
+    iStart: number, iEnd: number, jStart: number, jEnd: number,
+  ): void;
+  conv2dGradFilterSplit(
+    x: number, dy: number, dw: number, params: number, scratch: number, start: number, end: number,
+    iStart: number, iEnd: number, jStart: number, jEnd: number,
+  ): void;
+  conv2dGradInputTransposed(params: number): number;
+  conv2dGradFilterIsTransposed(params: number): number;
 }
 
 /** Kernels every build must export (the GEMM/conv ones are checked when called). */
@@ -64,7 +85,8 @@ const REQUIRED: readonly (keyof KdetWasmExports)[] = [
   'memory', 'heapBase', 'fill32', 'castF32ToI32', 'castI32ToF32', 'oneHot', 'unary', 'clamp', 'binary', 'where',
   'reduceSum', 'reduceMax', 'reduceMin', 'argReduce', 'softmax', 'copyStrided', 'transpose2d', 'copyRows', 'gather',
   'scatterAdd', 'maxPool2dForward', 'maxPool2dBackward', 'roiAlignForward', 'roiAlignBackward', 'roiPoolForward',
-  'roiPoolBackward', 'boxIouPrepare', 'boxIou', 'nms',
+  'roiPoolBackward', 'boxIouPrepare', 'boxIou', 'nms', 'matmulSplit', 'conv2dForwardSplit', 'conv2dGradInputSplit',
+  'conv2dGradFilterSplit', 'conv2dGradInputTransposed', 'conv2dGradFilterIsTransposed',
 ];
 
 /**
@@ -84,8 +106,7 @@ export function hasWasmSimd(): boolean {
   return typeof WebAssembly === 'object' && typeof WebAssembly.validate === 'function' && WebAssembly.validate(SIMD_PROBE);
 }
 
-/** Instantiates the embedded module (no fetch, no file access: the bytes are in the bundle). */
-export async function instantiateKdetWasm(bytes: Uint8Array = base64ToBytes(wasmBase64)): Promise<KdetWasmExports> {
+function checkRuntime(): void {
   if (typeof WebAssembly !== 'object') {
     throw new Error('kdet.wasm: this runtime has no WebAssembly; use the reference backend');
   }
@@ -95,11 +116,45 @@ export async function instantiateKdetWasm(bytes: Uint8Array = base64ToBytes(wasm
         'requires: use Node ≥ 16.4, Deno ≥ 1.9, Chrome ≥ 91, Firefox ≥ 89 or Safari ≥ 16.4, or the reference backend',
     );
   }
-  const { instance } = await WebAssembly.instantiate(bytes as Uint8Array<ArrayBuffer>, {});
-  const exports = instance.exports as unknown as KdetWasmExports;
+}
+
+function checkExports(exports: KdetWasmExports): KdetWasmExports {
   const missing = REQUIRED.filter((name) => !(name in exports));
   if (missing.length > 0) {
     throw new Error(`kdet.wasm: the embedded module lacks ${missing.join(', ')}: rebuild it with \`npm run build:wasm\``);
   }
   return exports;
+}
+
+/** Instantiates the embedded module (no fetch, no file access: the bytes are in the bundle). */
+export async function instantiateKdetWasm(bytes: Uint8Array = base64ToBytes(wasmBase64)): Promise<KdetWasmExports> {
+  checkRuntime();
+  const { instance } = await WebAssembly.instantiate(bytes as Uint8Array<ArrayBuffer>, {});
+  return checkExports(instance.exports as unknown as KdetWasmExports);
+}
+
+/** Maximum sizes (pages) tried for the shared memory, largest first: 4 GiB, then 1 GiB. */
+const SHARED_MAXIMUM_PAGES = [65536, 16384];
+
+/**
+ * The module rewritten to import a shared memory (see withSharedMemoryImport), compiled once so
+ * that every worker instantiates the same code over the same memory, and its first instance.
+ */
+export async function instantiateSharedKdetWasm(
+  bytes: Uint8Array = base64ToBytes(wasmBase64),
+): Promise<{ exports: KdetWasmExports; module: WebAssembly.Module; memory: WebAssembly.Memory }> {
+  checkRuntime();
+  let lastError: unknown = null;
+  for (const maximum of SHARED_MAXIMUM_PAGES) {
+    try {
+      const variant = withSharedMemoryImport(bytes, maximum);
+      const memory = new WebAssembly.Memory({ initial: variant.initialPages, maximum, shared: true });
+      const module = await WebAssembly.compile(variant.bytes as Uint8Array<ArrayBuffer>);
+      const instance = await WebAssembly.instantiate(module, { env: { memory } });
+      return { exports: checkExports(instance.exports as unknown as KdetWasmExports), module, memory };
+    } catch (e) {
+      lastError = e;
+    }
+  }
+  throw new Error(`kdet.wasm: cannot create a shared memory: ${lastError instanceof Error ? lastError.message : String(lastError)}`);
 }

@@ -3,9 +3,11 @@ import { KdetError } from '../../engine/errors.js';
 import type { WasmContext } from './context.js';
 import type { WasmBuffer } from './memory.js';
 import type { KdetWasmExports } from './module.js';
+import { MIN_MACS_PER_PART, parts2d, partsFor, ranges, runRanges, scratchStride, split2d } from './split.js';
 
 // GEMM and convolution are implemented in assembly/gemm.ts and assembly/conv.ts; these wrappers
-// only marshal buffers, parameters and scratch.
+// marshal buffers, parameters and scratch, and split large calls over the thread pool (split.ts):
+// every part gets its own scratch and writes a disjoint block of the output.
 
 function kernel<K extends keyof KdetWasmExports>(ctx: WasmContext, op: string, name: K): NonNullable<KdetWasmExports[K]> {
   const f = ctx.wasm[name];
@@ -20,15 +22,21 @@ export function matmul(ctx: WasmContext, a: unknown, b: unknown, p: MatmulParams
   if (batchA !== batchB && batchA !== 1 && batchB !== 1) {
     throw new KdetError('matmul', `batch sizes ${batchA} and ${batchB} differ and neither is 1`);
   }
-  const run = kernel(ctx, 'matmul', 'matmul');
   const scratchBytes = kernel(ctx, 'matmul', 'matmulScratchBytes');
   const pa = ctx.ptr('matmul', 'a', a, batchA * m * k);
   const pb = ctx.ptr('matmul', 'b', b, batchB * k * n);
   const out = ctx.output(Math.max(batchA, batchB) * m * n);
   const transA = p.transA ? 1 : 0;
   const transB = p.transB ? 1 : 0;
+  const rows = Math.max(batchA, batchB) * m;
   return ctx.produce('matmul', out, () => {
-    ctx.withScratch(scratchBytes(m, k, n, transA, transB) >>> 0, (s) => run(pa, pb, out.ptr, batchA, batchB, m, k, n, transA, transB, s));
+    const parts = parts2d(split2d(rows, n, partsFor(ctx, rows * n * Math.max(k, 1), MIN_MACS_PER_PART)));
+    const stride = scratchStride(scratchBytes(m, k, n, transA, transB) >>> 0);
+    ctx.withScratch(stride * parts.length, (s) => {
+      // a b y batchA batchB m k n transA transB | scratch rStart rEnd jStart jEnd
+      ctx.split('matmulSplit', [pa, pb, out.ptr, batchA, batchB, m, k, n, transA, transB, 0, 0, 0, 0, 0],
+        [10, 11, 12, 13, 14], parts.map((q, t) => [s + t * stride, ...q]));
+    });
   });
 }
 
@@ -47,8 +55,31 @@ const inputSize = (p: Conv2dParams) => p.n * p.cIn * p.h * p.w;
 const filterSize = (p: Conv2dParams) => p.cOut * (p.cIn / p.groups) * p.kh * p.kw;
 const outputSize = (p: Conv2dParams) => p.n * p.cOut * p.outH * p.outW;
 
+/**
+ * Parts of a convolution kernel: over the (sample, group) pairs when there are enough of them
+ * to share evenly, else over the rows × columns of every pair's GEMM (rows in `rowUnit`s).
+ * Each part is [start, end, iStart, iEnd, jStart, jEnd].
+ */
+function convParts(ctx: WasmContext, pairs: number, rows: number, cols: number, macs: number, colSplit: boolean): number[][] {
+  const n = partsFor(ctx, macs, MIN_MACS_PER_PART);
+  if (n <= 1) return [[0, pairs, 0, rows, 0, cols]];
+  if (pairs % n === 0 || pairs >= 4 * n) return ranges(pairs, n).map(([s, e]) => [s, e, 0, rows, 0, cols]);
+  const grid = colSplit ? split2d(rows, cols, n) : { rows: ranges(rows, n, 2), cols: [[0, cols]] as [number, number][] };
+  return parts2d(grid).map((q) => [0, pairs, ...q]);
+}
+
+/** Runs a conv *Split kernel: args end with (scratch, start, end, iStart, iEnd, jStart, jEnd) placeholders. */
+function runConv(ctx: WasmContext, name: 'conv2dForwardSplit' | 'conv2dGradInputSplit' | 'conv2dGradFilterSplit',
+  args: number[], scratchBytes: number, parts: number[][]): void {
+  const first = args.length - 7;
+  const stride = scratchStride(scratchBytes);
+  ctx.withScratch(stride * parts.length, (s) => {
+    ctx.split(name, args, [first, first + 1, first + 2, first + 3, first + 4, first + 5, first + 6],
+      parts.map((q, t) => [s + t * stride, ...q]));
+  });
+}
+
 export function conv2d(ctx: WasmContext, x: unknown, w: unknown, bias: unknown | null, p: Conv2dParams): WasmBuffer {
-  const run = kernel(ctx, 'conv2d', 'conv2dForward');
   const scratchBytes = kernel(ctx, 'conv2d', 'conv2dScratchBytes');
   const px = ctx.ptr('conv2d', 'x', x, inputSize(p));
   const pw = ctx.ptr('conv2d', 'w', w, filterSize(p));
@@ -56,31 +87,48 @@ export function conv2d(ctx: WasmContext, x: unknown, w: unknown, bias: unknown |
   const out = ctx.output(outputSize(p));
   return ctx.produce('conv2d', out, () => {
     const params = writeConvParams(ctx, p);
-    ctx.withScratch(scratchBytes(CONV_FORWARD, params) >>> 0, (s) => run(px, pw, pBias, out.ptr, params, s));
+    const cog = p.cOut / p.groups;
+    const pixels = p.outH * p.outW;
+    const macs = outputSize(p) * (p.cIn / p.groups) * p.kh * p.kw;
+    const parts = convParts(ctx, p.n * p.groups, cog, pixels, macs, true);
+    runConv(ctx, 'conv2dForwardSplit', [px, pw, pBias, out.ptr, params, 0, 0, 0, 0, 0, 0, 0],
+      scratchBytes(CONV_FORWARD, params) >>> 0, parts);
   });
 }
 
 export function conv2dGradInput(ctx: WasmContext, dy: unknown, w: unknown, p: Conv2dParams): WasmBuffer {
-  const run = kernel(ctx, 'conv2dGradInput', 'conv2dGradInput');
   const scratchBytes = kernel(ctx, 'conv2dGradInput', 'conv2dScratchBytes');
   const pdy = ctx.ptr('conv2dGradInput', 'dy', dy, outputSize(p));
   const pw = ctx.ptr('conv2dGradInput', 'w', w, filterSize(p));
   const out = ctx.output(inputSize(p));
   return ctx.produce('conv2dGradInput', out, () => {
     const params = writeConvParams(ctx, p);
-    ctx.withScratch(scratchBytes(CONV_GRAD_INPUT, params) >>> 0, (s) => run(pdy, pw, out.ptr, params, s));
+    const cg = p.cIn / p.groups;
+    const macs = outputSize(p) * cg * p.kh * p.kw;
+    // The col2im path scatters into overlapping pixels: it splits over input channels only.
+    const transposed = ctx.wasm.conv2dGradInputTransposed(params) === 1;
+    const parts = convParts(ctx, p.n * p.groups, cg, p.h * p.w, macs, transposed);
+    runConv(ctx, 'conv2dGradInputSplit', [pdy, pw, out.ptr, params, 0, 0, 0, 0, 0, 0, 0],
+      scratchBytes(CONV_GRAD_INPUT, params) >>> 0, parts);
   });
 }
 
 export function conv2dGradFilter(ctx: WasmContext, x: unknown, dy: unknown, p: Conv2dParams): WasmBuffer {
-  const run = kernel(ctx, 'conv2dGradFilter', 'conv2dGradFilter');
   const scratchBytes = kernel(ctx, 'conv2dGradFilter', 'conv2dScratchBytes');
   const px = ctx.ptr('conv2dGradFilter', 'x', x, inputSize(p));
   const pdy = ctx.ptr('conv2dGradFilter', 'dy', dy, outputSize(p));
   const out = ctx.output(filterSize(p));
   return ctx.produce('conv2dGradFilter', out, () => {
     const params = writeConvParams(ctx, p);
-    ctx.withScratch(scratchBytes(CONV_GRAD_FILTER, params) >>> 0, (s) => run(px, pdy, out.ptr, params, s));
+    const cog = p.cOut / p.groups;
+    const k = (p.cIn / p.groups) * p.kh * p.kw;
+    const transposed = ctx.wasm.conv2dGradFilterIsTransposed(params) === 1;
+    const macs = outputSize(p) * k;
+    // Groups each reduce over every sample; within a group the product's rows and columns split
+    // (dW_g[cOut/g, K], or dW_gᵀ[K, cOut/g] when transposed), never its sum over samples/pixels.
+    const parts = convParts(ctx, p.groups, transposed ? k : cog, transposed ? cog : k, macs, true);
+    runConv(ctx, 'conv2dGradFilterSplit', [px, pdy, out.ptr, params, 0, 0, 0, 0, 0, 0, 0],
+      scratchBytes(CONV_GRAD_FILTER, params) >>> 0, parts);
   });
 }
 
@@ -97,7 +145,8 @@ export function maxPool2d(ctx: WasmContext, x: unknown, p: Pool2dParams): { out:
   const out = ctx.output(size);
   const argmax = ctx.output(size);
   ctx.produce('maxPool2d', [out, argmax], () => {
-    ctx.wasm.maxPool2dForward(px, out.ptr, argmax.ptr, writePoolParams(ctx, p), 0, p.n * p.c);
+    runRanges(ctx, 'maxPool2dForward', [px, out.ptr, argmax.ptr, writePoolParams(ctx, p), 0, 0], 4, p.n * p.c,
+      p.outH * p.outW * p.kh * p.kw, 1);
   });
   return { out, argmax };
 }
@@ -108,6 +157,6 @@ export function maxPool2dGrad(ctx: WasmContext, dy: unknown, argmax: unknown, p:
   const pa = ctx.ptr('maxPool2dGrad', 'argmax', argmax, size);
   const out = ctx.output(p.n * p.c * p.h * p.w);
   return ctx.produce('maxPool2dGrad', out, () => {
-    ctx.wasm.maxPool2dBackward(pdy, pa, out.ptr, writePoolParams(ctx, p), 0, p.n * p.c);
+    runRanges(ctx, 'maxPool2dBackward', [pdy, pa, out.ptr, writePoolParams(ctx, p), 0, 0], 4, p.n * p.c, p.h * p.w, 1);
   });
 }

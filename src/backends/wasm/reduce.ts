@@ -2,6 +2,7 @@ import type { ReduceOp } from '../../engine/backend.js';
 import { KdetError } from '../../engine/errors.js';
 import type { WasmContext } from './context.js';
 import type { WasmBuffer } from './memory.js';
+import { MIN_ELEMENTS_PER_PART, partsFor, ranges, runRanges, scratchStride } from './split.js';
 
 /** Sum, max or min over the middle axis of [outer, n, inner]. */
 export function reduce(ctx: WasmContext, op: ReduceOp, x: unknown, outer: number, n: number, inner: number): WasmBuffer {
@@ -11,12 +12,16 @@ export function reduce(ctx: WasmContext, op: ReduceOp, x: unknown, outer: number
   return ctx.produce(op, out, () => {
     if (op === 'sum') {
       // Two rows of scratch for the blocked summation (none needed for contiguous rows).
-      const scratch = inner > 1 ? 2 * inner * 4 : 0;
-      ctx.withScratch(scratch, (s) => ctx.wasm.reduceSum(src, out.ptr, n, inner, s, 0, outer));
+      // Split over `outer` only: each output keeps its serial summation order. Every part gets its
+      // own two rows of scratch.
+      const scratch = inner > 1 ? scratchStride(2 * inner * 4) : 0;
+      const rs = ranges(outer, partsFor(ctx, outer * n * inner, MIN_ELEMENTS_PER_PART));
+      ctx.withScratch(scratch * Math.max(1, rs.length), (s) =>
+        ctx.split('reduceSum', [src, out.ptr, n, inner, 0, 0, 0], [4, 5, 6], rs.map(([a, b], t) => [s + t * scratch, a, b])));
     } else if (op === 'max') {
-      ctx.wasm.reduceMax(src, out.ptr, n, inner, 0, outer);
+      runRanges(ctx, 'reduceMax', [src, out.ptr, n, inner, 0, 0], 4, outer, n * inner, 1);
     } else if (op === 'min') {
-      ctx.wasm.reduceMin(src, out.ptr, n, inner, 0, outer);
+      runRanges(ctx, 'reduceMin', [src, out.ptr, n, inner, 0, 0], 4, outer, n * inner, 1);
     } else {
       throw new KdetError('reduce', `unknown op '${String(op)}'`);
     }
@@ -36,5 +41,6 @@ export function argReduce(ctx: WasmContext, op: 'argmax' | 'argmin', x: unknown,
 export function softmax(ctx: WasmContext, x: unknown, rows: number, cols: number, log: boolean): WasmBuffer {
   const src = ctx.ptr(log ? 'logSoftmax' : 'softmax', 'x', x, rows * cols);
   const out = ctx.output(rows * cols);
-  return ctx.produce(log ? 'logSoftmax' : 'softmax', out, () => ctx.wasm.softmax(src, out.ptr, cols, log ? 1 : 0, 0, rows));
+  return ctx.produce(log ? 'logSoftmax' : 'softmax', out, () =>
+    runRanges(ctx, 'softmax', [src, out.ptr, cols, log ? 1 : 0, 0, 0], 4, rows, cols, 1));
 }

@@ -1,0 +1,336 @@
+// The wasm backend's thread pool: workers that each instantiate the same WebAssembly.Module over
+// the same shared WebAssembly.Memory, and run parts of one kernel call while the calling thread
+// runs its own part and then waits (Atomics.wait). Kernel calls stay synchronous, so the backend's
+// synchronous reads keep working.
+//
+// Protocol (one dispatch at a time, from the thread that owns the backend): the caller writes the
+// kernel's index, its arguments (float64, so i32 pointers and f32 values both pass exactly), the
+// argument slots that differ per part and each part's values into a small control
+// SharedArrayBuffer, sets PENDING to the number of workers, bumps GEN and notifies. Every worker
+// wakes, runs its part if its index is below PARTS, decrements PENDING (the last one notifies) and
+// goes back to waiting on GEN. The caller runs part 0, then waits for PENDING = 0. Every worker
+// answers every dispatch, so PENDING never counts a worker that reads a later dispatch's PARTS.
+//
+// The worker's source is the string below (started from a blob/data URL, or `eval` on Node): the
+// package ships no extra file for users to serve.
+
+/** Int32 slots of the control block. */
+const GEN = 0;
+const PENDING = 1;
+const FN = 2;
+const NARGS = 3;
+const ERR = 4;
+const NSLOTS = 5;
+const PARTS = 6;
+const SLOTS = 8; // up to MAX_SLOTS argument indices
+const PART_BASE = 16; // part t, slot s at PART_BASE + t·MAX_SLOTS + s
+export const MAX_SLOTS = 8;
+/** Most threads a pool runs (the control block's size). */
+export const MAX_THREADS = 64;
+const ARGS_BYTE = (PART_BASE + MAX_THREADS * MAX_SLOTS) * 4;
+const MAX_ARGS = 16;
+const CTRL_BYTES = ARGS_BYTE + MAX_ARGS * 8;
+const EXIT = -1;
+
+/** The worker: plain JavaScript, the same for Node worker_threads, Deno and browser workers. */
+export const WORKER_SOURCE = `
+'use strict';
+const start = (data, post) => {
+  let inst;
+  try {
+    inst = new WebAssembly.Instance(data.module, { env: { memory: data.memory } });
+  } catch (e) {
+    post({ error: String(e && e.message || e) });
+    return;
+  }
+  const fns = data.names.map((n) => inst.exports[n]);
+  const I = new Int32Array(data.ctrl);
+  const F = new Float64Array(data.ctrl, ${ARGS_BYTE}, ${MAX_ARGS});
+  const index = data.index;
+  const args = [];
+  // Read GEN before saying ready: a dispatch may follow the message at once.
+  let seen = Atomics.load(I, ${GEN});
+  post({ ready: true });
+  for (;;) {
+    let spins = 0;
+    while (Atomics.load(I, ${GEN}) === seen) {
+      if (++spins > 64) Atomics.wait(I, ${GEN}, seen);
+    }
+    seen = Atomics.load(I, ${GEN});
+    const fn = I[${FN}];
+    if (fn === ${EXIT}) return;
+    if (index < I[${PARTS}]) {
+      try {
+        const n = I[${NARGS}];
+        args.length = n;
+        for (let i = 0; i < n; i++) args[i] = F[i];
+        const ns = I[${NSLOTS}];
+        for (let s = 0; s < ns; s++) args[I[${SLOTS} + s]] = I[${PART_BASE} + index * ${MAX_SLOTS} + s];
+        fns[fn].apply(null, args);
+      } catch (e) {
+        Atomics.store(I, ${ERR}, 1);
+      }
+    }
+    if (Atomics.sub(I, ${PENDING}, 1) === 1) Atomics.notify(I, ${PENDING});
+  }
+};
+if (typeof require === 'function' && typeof self === 'undefined') {
+  const { parentPort } = require('node:worker_threads');
+  parentPort.once('message', (data) => start(data, (m) => parentPort.postMessage(m)));
+} else {
+  self.onmessage = (e) => { self.onmessage = null; start(e.data, (m) => self.postMessage(m)); };
+}
+`;
+
+/** What a started worker looks like to the pool, whatever the runtime. */
+interface WorkerHandle {
+  post(message: unknown): void;
+  onMessage(fn: (m: { ready?: boolean; error?: string }) => void, onError: (e: unknown) => void): void;
+  terminate(): void;
+}
+
+/** Whether this thread may block in Atomics.wait (not a browser's main thread). */
+export function canBlock(): boolean {
+  if (typeof SharedArrayBuffer !== 'function' || typeof Atomics !== 'object') return false;
+  try {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Cores available to this process: navigator.hardwareConcurrency, or os.availableParallelism on Node. */
+export async function availableCores(): Promise<number> {
+  const nav = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator;
+  if (nav && typeof nav.hardwareConcurrency === 'number' && nav.hardwareConcurrency > 0) return nav.hardwareConcurrency;
+  if (isNode()) {
+    try {
+      const os = await import('node:os');
+      return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+    } catch {
+      return 1;
+    }
+  }
+  return 1;
+}
+
+/** KDET_THREADS from the environment (Node, Deno), or undefined. */
+export function threadsFromEnv(): number | undefined {
+  let raw: string | undefined;
+  try {
+    const g = globalThis as { process?: { env?: Record<string, string | undefined> }; Deno?: { env?: { get(k: string): string | undefined } } };
+    raw = g.process?.env?.KDET_THREADS ?? g.Deno?.env?.get('KDET_THREADS');
+  } catch {
+    raw = undefined; // Deno without --allow-env
+  }
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`KDET_THREADS must be a positive integer, got '${raw}'`);
+  return n;
+}
+
+function isNode(): boolean {
+  const p = (globalThis as { process?: { versions?: { node?: string } } }).process;
+  return typeof p?.versions?.node === 'string' && typeof (globalThis as { Deno?: unknown }).Deno === 'undefined';
+}
+
+async function spawn(): Promise<WorkerHandle> {
+  if (isNode()) {
+    const { Worker } = await import('node:worker_threads');
+    const w = new Worker(WORKER_SOURCE, { eval: true });
+    // Idle workers never keep the process alive; the pool wakes them only while a kernel runs.
+    w.unref();
+    return {
+      post: (m) => w.postMessage(m),
+      onMessage: (fn, onError) => {
+        w.on('message', fn);
+        w.on('error', onError);
+      },
+      terminate: () => void w.terminate(),
+    };
+  }
+  const W = (globalThis as { Worker?: new (url: string | URL, opts?: { type?: string }) => Worker }).Worker;
+  if (typeof W !== 'function') throw new Error('this runtime has no Worker');
+  let url: string;
+  if (typeof URL.createObjectURL === 'function' && typeof Blob === 'function') {
+    url = URL.createObjectURL(new Blob([WORKER_SOURCE], { type: 'text/javascript' }));
+  } else {
+    url = `data:text/javascript;base64,${btoa(WORKER_SOURCE)}`;
+  }
+  const w = new W(url, { type: 'module' });
+  return {
+    post: (m) => w.postMessage(m),
+    onMessage: (fn, onError) => {
+      w.onmessage = (e: MessageEvent) => fn(e.data as { ready?: boolean; error?: string });
+      w.onerror = (e) => onError(e);
+    },
+    terminate: () => {
+      w.terminate();
+      if (url.startsWith('blob:')) URL.revokeObjectURL(url);
+    },
+  };
+}
+
+/** A pool of `threads − 1` workers plus the calling thread. */
+export class ThreadPool {
+  private readonly I: Int32Array;
+  private readonly F: Float64Array;
+  private readonly ids = new Map<string, number>();
+  private closed = false;
+
+  private constructor(
+    readonly threads: number,
+    private readonly workers: WorkerHandle[],
+    ctrl: SharedArrayBuffer,
+    names: readonly string[],
+  ) {
+    this.I = new Int32Array(ctrl);
+    this.F = new Float64Array(ctrl, ARGS_BYTE, MAX_ARGS);
+    names.forEach((n, i) => this.ids.set(n, i));
+  }
+
+  /**
+   * Starts `threads − 1` workers on `module` over the shared `memory`, each exporting `names`.
+   * Rejects (after terminating whatever started) if a worker cannot start.
+   */
+  static async start(threads: number, module: WebAssembly.Module, memory: WebAssembly.Memory, names: readonly string[]): Promise<ThreadPool> {
+    if (threads < 2 || threads > MAX_THREADS) throw new Error(`a pool runs 2 to ${MAX_THREADS} threads, not ${threads}`);
+    const ctrl = new SharedArrayBuffer(CTRL_BYTES);
+    const workers: WorkerHandle[] = [];
+    try {
+      for (let i = 1; i < threads; i++) workers.push(await spawn());
+      await Promise.all(workers.map((w, i) => new Promise<void>((resolve, reject) => {
+        w.onMessage((m) => {
+          if (m.ready) resolve();
+          else if (m.error) reject(new Error(`a kdet.wasm worker failed to start: ${m.error}`));
+        }, (e) => reject(new Error(`a kdet.wasm worker failed: ${e instanceof Error ? e.message : String((e as { message?: string })?.message ?? e)}`)));
+        w.post({ module, memory, ctrl, index: i + 1, names });
+      })));
+    } catch (e) {
+      for (const w of workers) w.terminate();
+      throw e;
+    }
+    return new ThreadPool(threads, workers, ctrl, names);
+  }
+
+  /**
+   * Runs `fn(...args)` as `parts.length` parts (at most `threads`): part t with
+   * args[slots[s]] = parts[t][s]. The caller's thread runs part 0, then waits for the others.
+   * Throws if any part threw (after every part has finished: no kernel outlives the call).
+   */
+  run(name: string, fn: (...args: number[]) => unknown, args: readonly number[], slots: readonly number[], parts: readonly (readonly number[])[]): void {
+    if (parts.length > this.threads) throw new Error(`kdet.wasm: ${parts.length} parts for ${this.threads} threads`);
+    if (this.closed) throw new Error('kdet.wasm: the thread pool was closed');
+    const id = this.ids.get(name);
+    if (id === undefined) throw new Error(`kdet.wasm: '${name}' is not a pool kernel`);
+    if (args.length > MAX_ARGS || slots.length > MAX_SLOTS) throw new Error(`kdet.wasm: too many arguments for '${name}'`);
+    const I = this.I;
+    I[FN] = id;
+    I[NARGS] = args.length;
+    I[NSLOTS] = slots.length;
+    I[PARTS] = parts.length;
+    I[ERR] = 0;
+    for (let i = 0; i < args.length; i++) this.F[i] = args[i]!;
+    for (let s = 0; s < slots.length; s++) I[SLOTS + s] = slots[s]!;
+    for (let t = 0; t < parts.length; t++) {
+      const p = parts[t]!;
+      for (let s = 0; s < slots.length; s++) I[PART_BASE + t * MAX_SLOTS + s] = p[s]!;
+    }
+    Atomics.store(I, PENDING, this.workers.length);
+    Atomics.add(I, GEN, 1);
+    Atomics.notify(I, GEN);
+    const mine = args.slice();
+    for (let s = 0; s < slots.length; s++) mine[slots[s]!] = parts[0]![s]!;
+    let error: unknown = null;
+    try {
+      fn(...mine);
+    } catch (e) {
+      error = e;
+    }
+    for (let spins = 0; ; spins++) {
+      const p = Atomics.load(I, PENDING);
+      if (p === 0) break;
+      if (spins > 64) Atomics.wait(I, PENDING, p);
+    }
+    if (error) throw error;
+    if (I[ERR] !== 0) throw new Error(`kdet.wasm: '${name}' failed in a worker thread`);
+  }
+
+  /** Stops every worker (they exit their loop, then are terminated). Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    Atomics.store(this.I, FN, EXIT);
+    Atomics.add(this.I, GEN, 1);
+    Atomics.notify(this.I, GEN);
+    for (const w of this.workers) w.terminate();
+  }
+}
+
+/**
+ * Turns a module that defines its own memory into one that imports a shared memory as
+ * env.memory (same limits' minimum, the given maximum in pages): the memory section is dropped
+ * and an import entry added. Memory index 0 stays the one memory, so no code changes. The serial
+ * backend instantiates the module as built; the threaded one this variant, once per thread.
+ */
+export function withSharedMemoryImport(bytes: Uint8Array, maximumPages: number): { bytes: Uint8Array; initialPages: number } {
+  const sections: { id: number; body: Uint8Array }[] = [];
+  let pos = 8;
+  const readU32 = (buf: Uint8Array, at: number): [number, number] => {
+    let result = 0;
+    let shift = 0;
+    for (;;) {
+      const b = buf[at++]!;
+      result += (b & 0x7f) * 2 ** shift;
+      shift += 7;
+      if ((b & 0x80) === 0) return [result, at];
+    }
+  };
+  while (pos < bytes.length) {
+    const id = bytes[pos]!;
+    const [size, at] = readU32(bytes, pos + 1);
+    sections.push({ id, body: bytes.subarray(at, at + size) });
+    pos = at + size;
+  }
+  const memIndex = sections.findIndex((s) => s.id === 5);
+  if (memIndex < 0) throw new Error('kdet.wasm: the module defines no memory');
+  const mem = sections[memIndex]!.body;
+  const [count, afterCount] = readU32(mem, 0);
+  if (count !== 1) throw new Error('kdet.wasm: expected one memory');
+  const flags = mem[afterCount]!;
+  if (flags !== 0 && flags !== 1) throw new Error(`kdet.wasm: unexpected memory limits flags ${flags}`);
+  const [initialPages] = readU32(mem, afterCount + 1);
+  const leb = (n: number): number[] => {
+    const out: number[] = [];
+    do {
+      let b = n % 128;
+      n = Math.floor(n / 128);
+      if (n > 0) b |= 0x80;
+      out.push(b);
+    } while (n > 0);
+    return out;
+  };
+  const str = (s: string) => [...leb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))];
+  const entry = [...str('env'), ...str('memory'), 0x02, 0x03, ...leb(initialPages), ...leb(maximumPages)];
+  sections.splice(memIndex, 1);
+  const impIndex = sections.findIndex((s) => s.id === 2);
+  if (impIndex >= 0) {
+    const imp = sections[impIndex]!.body;
+    const [n, rest] = readU32(imp, 0);
+    sections[impIndex] = { id: 2, body: Uint8Array.from([...leb(n + 1), ...imp.subarray(rest), ...entry]) };
+  } else {
+    const before = sections.findIndex((s) => s.id !== 0 && s.id !== 1 && s.id > 1);
+    sections.splice(before < 0 ? sections.length : before, 0, { id: 2, body: Uint8Array.from([1, ...entry]) });
+  }
+  const parts: Uint8Array[] = [bytes.subarray(0, 8)];
+  for (const s of sections) parts.push(Uint8Array.from([s.id, ...leb(s.body.length)]), s.body);
+  const total = parts.reduce((n, p) => n + p.length, 0);
+  const out = new Uint8Array(total);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return { bytes: out, initialPages };
+}
