@@ -31,22 +31,35 @@ export class WasmContext {
   }
 
   /**
-   * Runs the kernel `name` as parts: part t with args[slots[s]] = parts[t][s]. One part runs
-   * directly; more run on the pool (the calling thread takes part 0). Callers make parts write
-   * disjoint outputs with the serial summation order, so the result is the same for any count.
+   * Runs the kernel `name` as parts: part t with args[slots[s]] = parts[t][s]. One part, or no
+   * pool, runs on the calling thread; more are shared out over the pool. With `scratch`, the
+   * argument scratch.slot gets `scratch.bytes` of scratch of its own per running thread. Callers
+   * make parts write disjoint outputs with the serial summation order, so the result is the same
+   * for any thread count and any schedule.
    */
-  split(name: keyof KdetWasmExports, args: readonly number[], slots: readonly number[], parts: readonly (readonly number[])[]): void {
+  split(
+    name: keyof KdetWasmExports, args: readonly number[], slots: readonly number[], parts: readonly (readonly number[])[],
+    scratch: { slot: number; bytes: number } | null = null,
+  ): void {
     const fn = this.wasm[name] as unknown as (...a: number[]) => unknown;
     if (parts.length === 0) return;
-    if (parts.length === 1 || !this.pool) {
-      for (const p of parts) {
+    const stride = scratch ? Math.ceil(scratch.bytes / 64) * 64 : 0;
+    const pool = parts.length > 1 ? this.pool : null;
+    const body = (base: number): void => {
+      if (!pool) {
         const a = args.slice();
-        for (let s = 0; s < slots.length; s++) a[slots[s]!] = p[s]!;
-        fn(...a);
+        if (scratch) a[scratch.slot] = base;
+        for (const p of parts) {
+          for (let s = 0; s < slots.length; s++) a[slots[s]!] = p[s]!;
+          fn(...a);
+        }
+        return;
       }
-      return;
-    }
-    this.pool.run(name, fn, args, slots, parts);
+      pool.run(name, fn, args, slots, parts, scratch ? { slot: scratch.slot, base, stride } : null);
+    };
+    if (!scratch) body(0);
+    // Every worker may claim a part, so every thread of the pool gets a block.
+    else this.withScratch(stride * (pool ? pool.threads : 1), body);
   }
 
   /** The module's exports (gone after dispose). */

@@ -2,7 +2,7 @@ import type { RoiParams } from '../../engine/backend.js';
 import { KdetError } from '../../engine/errors.js';
 import { WasmContext } from './context.js';
 import type { WasmBuffer } from './memory.js';
-import { MIN_ELEMENTS_PER_PART, partsFor, ranges, runRanges, scratchStride } from './split.js';
+import { MIN_ELEMENTS_PER_PART, partsFor, ranges, runRanges } from './split.js';
 
 // RoI kernels: see assembly/roi.ts for the algorithm. RoIAlign works on a channels-last copy of
 // the feature map (and of its gradient) so that its inner loop runs over contiguous channels;
@@ -39,16 +39,14 @@ const samples = (p: RoiParams) => (p.samplingRatio > 0 ? p.samplingRatio * p.sam
  * Runs a RoIAlign kernel (args: …, plan, cStart, cEnd in the last three slots) split over the
  * channels of the channels-last map in blocks of 32 (the kernel's widest step): each channel is
  * one part's, with every ROI in order, so the backward's accumulation order is the serial one.
- * Every part plans the ROIs in its own scratch.
+ * Every thread plans the ROIs in its own scratch.
  */
 function roiChannels(
   ctx: WasmContext, name: 'roiAlignForward' | 'roiAlignBackward', args: number[], planBytes: number, cStride: number, work: number,
 ): void {
   const rs = ranges(cStride, partsFor(ctx, work, MIN_ELEMENTS_PER_PART), 32);
-  const stride = scratchStride(planBytes);
   const first = args.length - 3;
-  ctx.withScratch(stride * rs.length, (plan) =>
-    ctx.split(name, args, [first, first + 1, first + 2], rs.map(([a, b], t) => [plan + t * stride, a, b])));
+  ctx.split(name, args, [first + 1, first + 2], rs, { slot: first, bytes: planBytes });
 }
 
 export function roiAlign(ctx: WasmContext, x: unknown, rois: unknown, p: RoiParams): WasmBuffer {

@@ -3,11 +3,11 @@ import { KdetError } from '../../engine/errors.js';
 import type { WasmContext } from './context.js';
 import type { WasmBuffer } from './memory.js';
 import type { KdetWasmExports } from './module.js';
-import { MIN_MACS_PER_PART, parts2d, partsFor, ranges, runRanges, scratchStride, split2d } from './split.js';
+import { MIN_MACS_PER_PART, parts2d, partsFor, ranges, runRanges, split2d } from './split.js';
 
 // GEMM and convolution are implemented in assembly/gemm.ts and assembly/conv.ts; these wrappers
 // marshal buffers, parameters and scratch, and split large calls over the thread pool (split.ts):
-// every part gets its own scratch and writes a disjoint block of the output.
+// every thread gets its own scratch and every part writes a disjoint block of the output.
 
 function kernel<K extends keyof KdetWasmExports>(ctx: WasmContext, op: string, name: K): NonNullable<KdetWasmExports[K]> {
   const f = ctx.wasm[name];
@@ -31,12 +31,9 @@ export function matmul(ctx: WasmContext, a: unknown, b: unknown, p: MatmulParams
   const rows = Math.max(batchA, batchB) * m;
   return ctx.produce('matmul', out, () => {
     const parts = parts2d(split2d(rows, n, partsFor(ctx, rows * n * Math.max(k, 1), MIN_MACS_PER_PART)));
-    const stride = scratchStride(scratchBytes(m, k, n, transA, transB) >>> 0);
-    ctx.withScratch(stride * parts.length, (s) => {
-      // a b y batchA batchB m k n transA transB | scratch rStart rEnd jStart jEnd
-      ctx.split('matmulSplit', [pa, pb, out.ptr, batchA, batchB, m, k, n, transA, transB, 0, 0, 0, 0, 0],
-        [10, 11, 12, 13, 14], parts.map((q, t) => [s + t * stride, ...q]));
-    });
+    // a b y batchA batchB m k n transA transB scratch | rStart rEnd jStart jEnd
+    ctx.split('matmulSplit', [pa, pb, out.ptr, batchA, batchB, m, k, n, transA, transB, 0, 0, 0, 0, 0],
+      [11, 12, 13, 14], parts, { slot: 10, bytes: scratchBytes(m, k, n, transA, transB) >>> 0 });
   });
 }
 
@@ -56,14 +53,14 @@ const filterSize = (p: Conv2dParams) => p.cOut * (p.cIn / p.groups) * p.kh * p.k
 const outputSize = (p: Conv2dParams) => p.n * p.cOut * p.outH * p.outW;
 
 /**
- * Parts of a convolution kernel: over the (sample, group) pairs when there are enough of them
- * to share evenly, else over the rows × columns of every pair's GEMM (rows in `rowUnit`s).
+ * Parts of a convolution kernel: over the (sample, group) pairs when there are as many as
+ * parts, else over the rows × columns of every pair's GEMM (rows in pairs, columns in 16s).
  * Each part is [start, end, iStart, iEnd, jStart, jEnd].
  */
 function convParts(ctx: WasmContext, pairs: number, rows: number, cols: number, macs: number, colSplit: boolean): number[][] {
   const n = partsFor(ctx, macs, MIN_MACS_PER_PART);
   if (n <= 1) return [[0, pairs, 0, rows, 0, cols]];
-  if (pairs % n === 0 || pairs >= 4 * n) return ranges(pairs, n).map(([s, e]) => [s, e, 0, rows, 0, cols]);
+  if (pairs >= n) return ranges(pairs, n).map(([s, e]) => [s, e, 0, rows, 0, cols]);
   const grid = colSplit ? split2d(rows, cols, n) : { rows: ranges(rows, n, 2), cols: [[0, cols]] as [number, number][] };
   return parts2d(grid).map((q) => [0, pairs, ...q]);
 }
@@ -72,11 +69,7 @@ function convParts(ctx: WasmContext, pairs: number, rows: number, cols: number, 
 function runConv(ctx: WasmContext, name: 'conv2dForwardSplit' | 'conv2dGradInputSplit' | 'conv2dGradFilterSplit',
   args: number[], scratchBytes: number, parts: number[][]): void {
   const first = args.length - 7;
-  const stride = scratchStride(scratchBytes);
-  ctx.withScratch(stride * parts.length, (s) => {
-    ctx.split(name, args, [first, first + 1, first + 2, first + 3, first + 4, first + 5, first + 6],
-      parts.map((q, t) => [s + t * stride, ...q]));
-  });
+  ctx.split(name, args, [first + 1, first + 2, first + 3, first + 4, first + 5, first + 6], parts, { slot: first, bytes: scratchBytes });
 }
 
 export function conv2d(ctx: WasmContext, x: unknown, w: unknown, bias: unknown | null, p: Conv2dParams): WasmBuffer {

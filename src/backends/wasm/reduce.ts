@@ -2,7 +2,7 @@ import type { ReduceOp } from '../../engine/backend.js';
 import { KdetError } from '../../engine/errors.js';
 import type { WasmContext } from './context.js';
 import type { WasmBuffer } from './memory.js';
-import { MIN_ELEMENTS_PER_PART, partsFor, ranges, runRanges, scratchStride } from './split.js';
+import { MIN_ELEMENTS_PER_PART, partsFor, ranges, runRanges } from './split.js';
 
 /** Sum, max or min over the middle axis of [outer, n, inner]. */
 export function reduce(ctx: WasmContext, op: ReduceOp, x: unknown, outer: number, n: number, inner: number): WasmBuffer {
@@ -12,12 +12,10 @@ export function reduce(ctx: WasmContext, op: ReduceOp, x: unknown, outer: number
   return ctx.produce(op, out, () => {
     if (op === 'sum') {
       // Two rows of scratch for the blocked summation (none needed for contiguous rows).
-      // Split over `outer` only: each output keeps its serial summation order. Every part gets its
+      // Split over `outer` only: each output keeps its serial summation order. Every thread gets its
       // own two rows of scratch.
-      const scratch = inner > 1 ? scratchStride(2 * inner * 4) : 0;
       const rs = ranges(outer, partsFor(ctx, outer * n * inner, MIN_ELEMENTS_PER_PART));
-      ctx.withScratch(scratch * Math.max(1, rs.length), (s) =>
-        ctx.split('reduceSum', [src, out.ptr, n, inner, 0, 0, 0], [4, 5, 6], rs.map(([a, b], t) => [s + t * scratch, a, b])));
+      ctx.split('reduceSum', [src, out.ptr, n, inner, 0, 0, 0], [5, 6], rs, { slot: 4, bytes: inner > 1 ? 2 * inner * 4 : 0 });
     } else if (op === 'max') {
       runRanges(ctx, 'reduceMax', [src, out.ptr, n, inner, 0, 0], 4, outer, n * inner, 1);
     } else if (op === 'min') {

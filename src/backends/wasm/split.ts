@@ -19,10 +19,16 @@ export function setSplitThresholds(macs = 1 << 21, elements = 1 << 16): void {
   MIN_ELEMENTS_PER_PART = elements;
 }
 
-/** Parts worth running for `work` units, `minPerPart` at least each: 1 … ctx.threads. */
+/**
+ * Parts per thread when the work allows: threads claim parts dynamically, so a few parts each
+ * let the others take over the share of a thread that the OS holds back.
+ */
+const PARTS_PER_THREAD = 3;
+
+/** Parts worth running for `work` units, `minPerPart` at least each: 1 … PARTS_PER_THREAD·threads. */
 export function partsFor(ctx: WasmContext, work: number, minPerPart: number): number {
   if (ctx.threads <= 1) return 1;
-  return Math.max(1, Math.min(ctx.threads, Math.floor(work / minPerPart)));
+  return Math.max(1, Math.min(ctx.threads * PARTS_PER_THREAD, Math.floor(work / minPerPart)));
 }
 
 /**
@@ -66,11 +72,6 @@ export function parts2d(s: { rows: [number, number][]; cols: [number, number][] 
   const out: number[][] = [];
   for (const r of s.rows) for (const c of s.cols) out.push([r[0], r[1], c[0], c[1]]);
   return out;
-}
-
-/** Bytes of one part's scratch, rounded so that every part's block stays 64-byte aligned. */
-export function scratchStride(bytes: number): number {
-  return Math.ceil(bytes / 64) * 64;
 }
 
 /**

@@ -6,10 +6,12 @@
 // Protocol (one dispatch at a time, from the thread that owns the backend): the caller writes the
 // kernel's index, its arguments (float64, so i32 pointers and f32 values both pass exactly), the
 // argument slots that differ per part and each part's values into a small control
-// SharedArrayBuffer, sets PENDING to the number of workers, bumps GEN and notifies. Every worker
-// wakes, runs its part if its index is below PARTS, decrements PENDING (the last one notifies) and
-// goes back to waiting on GEN. The caller runs part 0, then waits for PENDING = 0. Every worker
-// answers every dispatch, so PENDING never counts a worker that reads a later dispatch's PARTS.
+// SharedArrayBuffer, sets PENDING to the number of workers, bumps GEN and notifies. Every thread,
+// the caller included, then claims parts from a shared counter (Atomics.add) until none is left;
+// each worker decrements PENDING (the last one notifies) and goes back to waiting on GEN, and
+// the caller waits for PENDING = 0. Every worker answers every dispatch, so PENDING never counts
+// a worker that reads a later dispatch. Parts write disjoint outputs and compute the same thing
+// whichever thread claims them, so the result does not depend on the schedule.
 //
 // The worker's source is the string below (started from a blob/data URL, or `eval` on Node): the
 // package ships no extra file for users to serve.
@@ -22,12 +24,18 @@ const NARGS = 3;
 const ERR = 4;
 const NSLOTS = 5;
 const PARTS = 6;
+const NEXT = 7; // the next part to claim (Atomics.add)
 const SLOTS = 8; // up to MAX_SLOTS argument indices
-const PART_BASE = 16; // part t, slot s at PART_BASE + t·MAX_SLOTS + s
+const SCRATCH_SLOT = 16; // argument that gets the thread's own scratch, or -1
+const SCRATCH_BASE = 17;
+const SCRATCH_STRIDE = 18;
+const PART_BASE = 24; // part t, slot s at PART_BASE + t·MAX_SLOTS + s
 export const MAX_SLOTS = 8;
-/** Most threads a pool runs (the control block's size). */
+/** Most parts one dispatch may have. */
+export const MAX_PARTS = 256;
+/** Most threads a pool runs. */
 export const MAX_THREADS = 64;
-const ARGS_BYTE = (PART_BASE + MAX_THREADS * MAX_SLOTS) * 4;
+const ARGS_BYTE = (PART_BASE + MAX_PARTS * MAX_SLOTS) * 4;
 const MAX_ARGS = 16;
 const CTRL_BYTES = ARGS_BYTE + MAX_ARGS * 8;
 const EXIT = -1;
@@ -59,23 +67,29 @@ const start = (data, post) => {
     seen = Atomics.load(I, ${GEN});
     const fn = I[${FN}];
     if (fn === ${EXIT}) return;
-    if (index < I[${PARTS}]) {
-      try {
-        const n = I[${NARGS}];
-        args.length = n;
-        for (let i = 0; i < n; i++) args[i] = F[i];
-        const ns = I[${NSLOTS}];
-        for (let s = 0; s < ns; s++) args[I[${SLOTS} + s]] = I[${PART_BASE} + index * ${MAX_SLOTS} + s];
+    try {
+      const n = I[${NARGS}];
+      const ns = I[${NSLOTS}];
+      const parts = I[${PARTS}];
+      args.length = n;
+      for (let i = 0; i < n; i++) args[i] = F[i];
+      const scratchSlot = I[${SCRATCH_SLOT}];
+      if (scratchSlot >= 0) args[scratchSlot] = I[${SCRATCH_BASE}] + index * I[${SCRATCH_STRIDE}];
+      for (;;) {
+        const t = Atomics.add(I, ${NEXT}, 1);
+        if (t >= parts) break;
+        for (let s = 0; s < ns; s++) args[I[${SLOTS} + s]] = I[${PART_BASE} + t * ${MAX_SLOTS} + s];
         fns[fn].apply(null, args);
-      } catch (e) {
-        Atomics.store(I, ${ERR}, 1);
       }
+    } catch (e) {
+      Atomics.store(I, ${ERR}, 1);
     }
     if (Atomics.sub(I, ${PENDING}, 1) === 1) Atomics.notify(I, ${PENDING});
   }
 };
-if (typeof require === 'function' && typeof self === 'undefined') {
-  const { parentPort } = require('node:worker_threads');
+const nodePort = typeof require === 'function' ? require('node:worker_threads').parentPort : null;
+if (nodePort) {
+  const parentPort = nodePort;
   parentPort.once('message', (data) => start(data, (m) => parentPort.postMessage(m)));
 } else {
   self.onmessage = (e) => { self.onmessage = null; start(e.data, (m) => self.postMessage(m)); };
@@ -215,12 +229,18 @@ export class ThreadPool {
   }
 
   /**
-   * Runs `fn(...args)` as `parts.length` parts (at most `threads`): part t with
-   * args[slots[s]] = parts[t][s]. The caller's thread runs part 0, then waits for the others.
-   * Throws if any part threw (after every part has finished: no kernel outlives the call).
+   * Runs `fn(...args)` as `parts.length` parts, part t with args[slots[s]] = parts[t][s]. The
+   * threads (the caller's included) claim parts one at a time from a shared counter, so a thread
+   * the OS holds back (other processes on the cores) leaves its parts to the others; which thread
+   * runs a part does not change what it computes. With `scratch`, args[scratch.slot] is the
+   * running thread's own block: scratch.base + thread index × scratch.stride (caller: index 0).
+   * Throws if any part threw, after every part has finished: no kernel outlives the call.
    */
-  run(name: string, fn: (...args: number[]) => unknown, args: readonly number[], slots: readonly number[], parts: readonly (readonly number[])[]): void {
-    if (parts.length > this.threads) throw new Error(`kdet.wasm: ${parts.length} parts for ${this.threads} threads`);
+  run(
+    name: string, fn: (...args: number[]) => unknown, args: readonly number[], slots: readonly number[],
+    parts: readonly (readonly number[])[], scratch: { slot: number; base: number; stride: number } | null = null,
+  ): void {
+    if (parts.length > MAX_PARTS) throw new Error(`kdet.wasm: ${parts.length} parts exceed ${MAX_PARTS}`);
     if (this.closed) throw new Error('kdet.wasm: the thread pool was closed');
     const id = this.ids.get(name);
     if (id === undefined) throw new Error(`kdet.wasm: '${name}' is not a pool kernel`);
@@ -231,22 +251,33 @@ export class ThreadPool {
     I[NSLOTS] = slots.length;
     I[PARTS] = parts.length;
     I[ERR] = 0;
+    I[SCRATCH_SLOT] = scratch ? scratch.slot : -1;
+    I[SCRATCH_BASE] = scratch ? scratch.base : 0;
+    I[SCRATCH_STRIDE] = scratch ? scratch.stride : 0;
     for (let i = 0; i < args.length; i++) this.F[i] = args[i]!;
     for (let s = 0; s < slots.length; s++) I[SLOTS + s] = slots[s]!;
     for (let t = 0; t < parts.length; t++) {
       const p = parts[t]!;
       for (let s = 0; s < slots.length; s++) I[PART_BASE + t * MAX_SLOTS + s] = p[s]!;
     }
+    Atomics.store(I, NEXT, 0);
     Atomics.store(I, PENDING, this.workers.length);
     Atomics.add(I, GEN, 1);
     Atomics.notify(I, GEN);
     const mine = args.slice();
-    for (let s = 0; s < slots.length; s++) mine[slots[s]!] = parts[0]![s]!;
+    if (scratch) mine[scratch.slot] = scratch.base;
     let error: unknown = null;
     try {
-      fn(...mine);
+      for (;;) {
+        const t = Atomics.add(I, NEXT, 1);
+        if (t >= parts.length) break;
+        const p = parts[t]!;
+        for (let s = 0; s < slots.length; s++) mine[slots[s]!] = p[s]!;
+        fn(...mine);
+      }
     } catch (e) {
       error = e;
+      Atomics.store(I, NEXT, parts.length); // the others stop claiming parts
     }
     for (let spins = 0; ; spins++) {
       const p = Atomics.load(I, PENDING);
