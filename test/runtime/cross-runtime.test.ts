@@ -18,11 +18,12 @@ describe('cross-runtime', () => {
 
   beforeAll(async () => {
     requireDist();
-    const { stdout } = await run('node', ['examples/node-steps.mjs', 'wasm', String(STEPS)], { maxBuffer: 1 << 24 });
+    // Node with its default wasm thread pool; Deno and Chromium run the same kernels serially.
+    const { stdout } = await run('node', ['examples/node-steps.mjs', 'wasm', String(STEPS)], { maxBuffer: 1 << 24, timeout: 240_000 });
     node = (JSON.parse(stdout) as { losses: StepLoss[] }).losses;
     ({ server, url } = await serveDemo());
     browser = await launchChromium();
-  });
+  }, 300_000);
   afterAll(async () => {
     await browser?.close();
     server?.close();

@@ -1,6 +1,7 @@
 // Node: wasm always works; asking for WebGPU where there is none gives one clear message, from the
 // package API and from the CLI, instead of a crash deep inside.
 import { describe, expect, it } from 'vitest';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { requireDist, run } from './runtimes.js';
 
 // No Vulkan driver at all: Dawn finds no adapter.
@@ -14,8 +15,14 @@ describe('Node without a GPU', () => {
       import { createWasmBackend } from 'kdet/wasm';
       try { await createWebGPUBackend(); console.log('UNEXPECTED webgpu'); }
       catch (e) { console.log('MSG ' + e.message); }
-      const b = await createWasmBackend(); console.log('WASM ' + b.name);`;
-    const { stdout } = await run('node', ['--input-type=module', '-e', code], { env: noGpu });
+      const b = await createWasmBackend(); console.log('WASM ' + b.name);
+      // Exit explicitly: at adc3411 the wasm thread pool keeps Node alive after the last line.
+      process.exit(0);`;
+    // A module file inside the package, so that 'kdet' resolves to this package's exports.
+    mkdirSync('build', { recursive: true });
+    const file = `build/webgpu-absent-${process.pid}.mjs`;
+    writeFileSync(file, code);
+    const { stdout } = await run('node', [file], { env: noGpu }).finally(() => rmSync(file, { force: true }));
     expect(stdout).toMatch(/MSG .*(adapter|WebGPU)/i);
     expect(stdout).toMatch(/VK_ICD_FILENAMES|wasm/);
     expect(stdout).toContain('WASM wasm');
