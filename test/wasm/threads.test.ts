@@ -1,6 +1,7 @@
 // The thread pool: results bitwise identical for any thread count (every threaded kernel splits
 // output elements only, each summed in the serial order), on fresh random inputs, shapes with
 // odd sizes smaller than the thread count, and every path of the convolution kernels.
+import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Conv2dParams, Pool2dParams, RoiParams } from '../../src/engine/backend.js';
 import { createWasmBackend, type WasmBackend, type WasmBuffer } from '../../src/backends/wasm/index.js';
@@ -173,6 +174,13 @@ describe('the pool and the runtime', () => {
     expect(Array.from(b.readSync(y, 'float32', 3))).toEqual([-1, -2, -3]);
     b.free(x);
     b.free(y);
+  });
+
+  it('a threaded backend never disposed does not keep Node alive', () => {
+    const r = spawnSync(process.execPath, ['scripts/run.mjs', 'test/wasm/fixtures/no-dispose.ts'], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.signal, 'the process had to be killed: idle workers kept it alive').toBe(null);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('threads 2 sqrt 1.414213');
   });
 
   it('creating and disposing pools leaks no workers (the process count of threads goes back)', async () => {

@@ -100,6 +100,8 @@ if (nodePort) {
 interface WorkerHandle {
   post(message: unknown): void;
   onMessage(fn: (m: { ready?: boolean; error?: string }) => void, onError: (e: unknown) => void): void;
+  /** Once started: drop the listeners and let the process exit while the worker idles. */
+  detach(): void;
   terminate(): void;
 }
 
@@ -150,16 +152,27 @@ function isNode(): boolean {
 }
 
 async function spawn(): Promise<WorkerHandle> {
-  if (isNode()) {
+  // Deno too: its node:worker_threads can unref an idle worker (a web Worker keeps Deno alive).
+  if (isNode() || typeof (globalThis as { Deno?: unknown }).Deno !== 'undefined') {
     const { Worker } = await import('node:worker_threads');
     const w = new Worker(WORKER_SOURCE, { eval: true });
-    // Idle workers never keep the process alive; the pool wakes them only while a kernel runs.
-    w.unref();
+    let listeners: [(m: { ready?: boolean; error?: string }) => void, (e: unknown) => void] | null = null;
     return {
       post: (m) => w.postMessage(m),
       onMessage: (fn, onError) => {
+        listeners = [fn, onError];
         w.on('message', fn);
         w.on('error', onError);
+      },
+      // A 'message' listener keeps the worker's port referenced: without it, and unref'd, an idle
+      // worker never keeps the process alive (the pool wakes workers only while a kernel runs).
+      detach: () => {
+        if (listeners) {
+          w.off('message', listeners[0]);
+          w.off('error', listeners[1]);
+        }
+        w.on('error', () => {});
+        w.unref();
       },
       terminate: () => void w.terminate(),
     };
@@ -178,6 +191,9 @@ async function spawn(): Promise<WorkerHandle> {
     onMessage: (fn, onError) => {
       w.onmessage = (e: MessageEvent) => fn(e.data as { ready?: boolean; error?: string });
       w.onerror = (e) => onError(e);
+    },
+    detach: () => {
+      w.onmessage = null;
     },
     terminate: () => {
       w.terminate();
@@ -225,6 +241,7 @@ export class ThreadPool {
       for (const w of workers) w.terminate();
       throw e;
     }
+    for (const w of workers) w.detach();
     return new ThreadPool(threads, workers, ctrl, names);
   }
 
