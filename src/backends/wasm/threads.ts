@@ -6,39 +6,45 @@
 // Protocol (one dispatch at a time, from the thread that owns the backend): the caller writes the
 // kernel's index, its arguments (float64, so i32 pointers and f32 values both pass exactly), the
 // argument slots that differ per part and each part's values into a small control
-// SharedArrayBuffer, sets PENDING to the number of workers, bumps GEN and notifies. Every thread,
-// the caller included, then claims parts from a shared counter (Atomics.add) until none is left;
-// each worker decrements PENDING (the last one notifies) and goes back to waiting on GEN, and
-// the caller waits for PENDING = 0. Every worker answers every dispatch, so PENDING never counts
-// a worker that reads a later dispatch. Parts write disjoint outputs and compute the same thing
-// whichever thread claims them, so the result does not depend on the schedule.
+// SharedArrayBuffer, resets DONE, sets the claim word to this dispatch's tag (its generation) with
+// part 0 next, bumps GEN and notifies. Every thread, the caller included, then claims parts by
+// compare-and-swap on the claim word until none is left, and counts each finished part in DONE;
+// the caller returns once DONE = parts. It never waits for a worker as such: one that wakes late
+// finds the claim word tagged with another generation (or exhausted) and goes back to sleep, and
+// a part once claimed keeps its dispatch (and so its fields) alive until it is counted done.
+// Parts write disjoint outputs and compute the same thing whichever thread claims them, so the
+// result does not depend on the schedule.
 //
 // The worker's source is the string below (started from a blob/data URL, or `eval` on Node): the
 // package ships no extra file for users to serve.
 
 /** Int32 slots of the control block. */
-const GEN = 0;
-const PENDING = 1;
+const GEN = 0; // bumped per dispatch; workers wait on it
+const DONE = 1; // parts finished in the current dispatch
 const FN = 2;
 const NARGS = 3;
 const ERR = 4;
 const NSLOTS = 5;
 const PARTS = 6;
-const NEXT = 7; // the next part to claim (Atomics.add)
+const CLAIM = 7; // tag(GEN) | next part to claim (compare-and-swap)
 const SLOTS = 8; // up to MAX_SLOTS argument indices
 const SCRATCH_SLOT = 16; // argument that gets the thread's own scratch, or -1
 const SCRATCH_BASE = 17;
 const SCRATCH_STRIDE = 18;
+const EXITING = 19;
 const PART_BASE = 24; // part t, slot s at PART_BASE + t·MAX_SLOTS + s
 export const MAX_SLOTS = 8;
-/** Most parts one dispatch may have. */
+/** Most parts one dispatch may have (the claim word keeps the part index in its low 10 bits). */
 export const MAX_PARTS = 256;
 /** Most threads a pool runs. */
 export const MAX_THREADS = 64;
 const ARGS_BYTE = (PART_BASE + MAX_PARTS * MAX_SLOTS) * 4;
 const MAX_ARGS = 16;
 const CTRL_BYTES = ARGS_BYTE + MAX_ARGS * 8;
-const EXIT = -1;
+const PART_BITS = 10;
+
+/** The claim word's tag for a dispatch: its generation in the bits above the part index. */
+const tagOf = (gen: number): number => (gen & 0xfffff) << PART_BITS;
 
 /** The worker: plain JavaScript, the same for Node worker_threads, Deno and browser workers. */
 export const WORKER_SOURCE = `
@@ -65,26 +71,31 @@ const start = (data, post) => {
       if (++spins > 64) Atomics.wait(I, ${GEN}, seen);
     }
     seen = Atomics.load(I, ${GEN});
-    const fn = I[${FN}];
-    if (fn === ${EXIT}) return;
-    try {
-      const n = I[${NARGS}];
-      const ns = I[${NSLOTS}];
+    if (Atomics.load(I, ${EXITING}) !== 0) return;
+    const tag = (seen & 0xfffff) << ${PART_BITS};
+    for (;;) {
+      const c = Atomics.load(I, ${CLAIM});
+      // Another dispatch than the one that woke us, or no part left: back to waiting.
+      if ((c & ~${(1 << PART_BITS) - 1}) !== tag) break;
+      const t = c & ${(1 << PART_BITS) - 1};
+      if (t >= I[${PARTS}]) break;
+      if (Atomics.compareExchange(I, ${CLAIM}, c, c + 1) !== c) continue;
+      // Part t is ours: the dispatch cannot end (nor its fields change) before we count it done.
       const parts = I[${PARTS}];
-      args.length = n;
-      for (let i = 0; i < n; i++) args[i] = F[i];
-      const scratchSlot = I[${SCRATCH_SLOT}];
-      if (scratchSlot >= 0) args[scratchSlot] = I[${SCRATCH_BASE}] + index * I[${SCRATCH_STRIDE}];
-      for (;;) {
-        const t = Atomics.add(I, ${NEXT}, 1);
-        if (t >= parts) break;
+      try {
+        const n = I[${NARGS}];
+        args.length = n;
+        for (let i = 0; i < n; i++) args[i] = F[i];
+        const scratchSlot = I[${SCRATCH_SLOT}];
+        if (scratchSlot >= 0) args[scratchSlot] = I[${SCRATCH_BASE}] + index * I[${SCRATCH_STRIDE}];
+        const ns = I[${NSLOTS}];
         for (let s = 0; s < ns; s++) args[I[${SLOTS} + s]] = I[${PART_BASE} + t * ${MAX_SLOTS} + s];
-        fns[fn].apply(null, args);
+        fns[I[${FN}]].apply(null, args);
+      } catch (e) {
+        Atomics.store(I, ${ERR}, 1);
       }
-    } catch (e) {
-      Atomics.store(I, ${ERR}, 1);
+      if (Atomics.add(I, ${DONE}, 1) + 1 === parts) Atomics.notify(I, ${DONE});
     }
-    if (Atomics.sub(I, ${PENDING}, 1) === 1) Atomics.notify(I, ${PENDING});
   }
 };
 const nodePort = typeof require === 'function' ? require('node:worker_threads').parentPort : null;
@@ -277,29 +288,36 @@ export class ThreadPool {
       const p = parts[t]!;
       for (let s = 0; s < slots.length; s++) I[PART_BASE + t * MAX_SLOTS + s] = p[s]!;
     }
-    Atomics.store(I, NEXT, 0);
-    Atomics.store(I, PENDING, this.workers.length);
-    Atomics.add(I, GEN, 1);
+    const gen = (I[GEN]! + 1) | 0;
+    const tag = tagOf(gen);
+    const n = parts.length;
+    Atomics.store(I, DONE, 0);
+    Atomics.store(I, CLAIM, tag);
+    Atomics.store(I, GEN, gen);
     Atomics.notify(I, GEN);
     const mine = args.slice();
     if (scratch) mine[scratch.slot] = scratch.base;
     let error: unknown = null;
-    try {
-      for (;;) {
-        const t = Atomics.add(I, NEXT, 1);
-        if (t >= parts.length) break;
-        const p = parts[t]!;
-        for (let s = 0; s < slots.length; s++) mine[slots[s]!] = p[s]!;
+    for (;;) {
+      const c = Atomics.load(I, CLAIM);
+      const t = c - tag;
+      if (t >= n) break;
+      if (Atomics.compareExchange(I, CLAIM, c, c + 1) !== c) continue;
+      const p = parts[t]!;
+      for (let s = 0; s < slots.length; s++) mine[slots[s]!] = p[s]!;
+      try {
         fn(...mine);
+      } catch (e) {
+        error ??= e; // the other parts still run: every claimed part must be counted done
       }
-    } catch (e) {
-      error = e;
-      Atomics.store(I, NEXT, parts.length); // the others stop claiming parts
+      Atomics.add(I, DONE, 1);
     }
+    // Wait for the parts workers claimed, not for the workers: one the OS has not woken yet
+    // claims nothing and holds up nothing.
     for (let spins = 0; ; spins++) {
-      const p = Atomics.load(I, PENDING);
-      if (p === 0) break;
-      if (spins > 64) Atomics.wait(I, PENDING, p);
+      const d = Atomics.load(I, DONE);
+      if (d >= n) break;
+      if (spins > 64) Atomics.wait(I, DONE, d);
     }
     if (error) throw error;
     if (I[ERR] !== 0) throw new Error(`kdet.wasm: '${name}' failed in a worker thread`);
@@ -309,7 +327,7 @@ export class ThreadPool {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    Atomics.store(this.I, FN, EXIT);
+    Atomics.store(this.I, EXITING, 1);
     Atomics.add(this.I, GEN, 1);
     Atomics.notify(this.I, GEN);
     for (const w of this.workers) w.terminate();
