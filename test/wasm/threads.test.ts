@@ -70,9 +70,9 @@ const CONVS: [string, Conv2dParams][] = [
   ['odd 5→3 on 1×7', conv(3, 5, 1, 7, 3, 1)],
 ];
 
-for (const [label, thresholds] of [['every op split (tiny thresholds)', [1, 1]], ['default thresholds', [1 << 21, 1 << 16]]] as const) {
+for (const [label, thresholds] of [['every op split (tiny thresholds)', [1, 1, 1, 1]], ['default thresholds', [1 << 21, 1 << 16, 16, 64]]] as const) {
   describe(`wasm threads 1…4 bit-identical: ${label}`, () => {
-    beforeAll(() => setSplitThresholds(thresholds[0], thresholds[1]));
+    beforeAll(() => setSplitThresholds(...thresholds));
 
     it('the pool is really there', () => {
       expect(backends.map((b) => b.threads)).toEqual(COUNTS);
