@@ -5,16 +5,17 @@
 //   node scripts/run.mjs bench/kernels.ts [--write] [--only=SUBSTRING] [--budget=SECONDS] [--no-torch] [--no-tfjs-cpu]
 //
 // --write also stores the table in bench/RESULTS.md (between the markers there). A script, not a
-// test: nothing here asserts a timing. kdet-wasm and tfjs-wasm run one thread each and are timed
-// in interleaved rounds (one call of each per round), so background load hits both alike; each
-// cell is best / median GFLOP/s over the rounds.
+// test: nothing here asserts a timing. kdet-wasm runs at 1 thread and at all threads (KDET_THREADS,
+// else every core), tfjs-wasm one thread; they are timed in interleaved rounds (one call of each
+// per round), so background load hits them alike; each cell is best / median GFLOP/s over the
+// rounds. PyTorch runs at 1 thread and at all threads too.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import { RawHeap, convParamsArray, convShape, instantiateKdet, randomArray } from './wasm-raw.js';
-import { loadEngine, type EngineApi } from './engine-loader.js';
+import { createWasmBackend, type WasmBackend } from '../src/backends/wasm/index.js';
 
 const args = process.argv.slice(2);
 const flag = (name: string): boolean => args.includes(`--${name}`);
@@ -103,15 +104,48 @@ function kdetRawEngine(): Engine {
   };
 }
 
-/** kdet-wasm through the engine (createWasmBackend): what a user of the library gets. */
-function kdetEngineEngine(api: EngineApi): Engine {
+/**
+ * kdet-wasm through the backend (createWasmBackend({ threads })): the methods the engine's ops
+ * and their backward call, outputs allocated and freed per call. One instance per thread count,
+ * so that 1 thread and all threads are timed side by side in the same interleaved rounds.
+ */
+async function kdetBackendEngine(threads: number): Promise<Engine> {
+  const b = (await createWasmBackend({ threads })) as WasmBackend;
+  const up = (n: number, seed: number) => b.upload(randomArray(n, seed));
   return {
-    name: 'kdet-wasm',
+    name: threads === 1 ? 'kdet-wasm 1 thread' : `kdet-wasm ${b.threads} threads`,
     group: 'wasm',
     prepare(c: Case): Prepared {
-      if (c.kind === 'roiAlign') return api.roiAlignForwardBackward(c.c, c.h, c.w, c.rois, c.pooled, c.sampling, c.scale);
-      if (c.kind === 'matmul') return api.matmul(c.m, c.k, c.n);
-      return api.conv(c.kind, c.n, c.cIn, c.h, c.w, c.cOut, c.k, c.stride, c.pad);
+      if (c.kind === 'matmul') {
+        const a = up(c.m * c.k, 1);
+        const x = up(c.k * c.n, 2);
+        const p = { batchA: 1, batchB: 1, m: c.m, k: c.k, n: c.n, transA: false, transB: false };
+        return { run: () => b.free(b.matmul(a, x, p)), dispose: () => [a, x].forEach((t) => b.free(t)) };
+      }
+      if (c.kind === 'roiAlign') {
+        const p = { n: 1, c: c.c, h: c.h, w: c.w, k: c.rois.length, pooledH: c.pooled, pooledW: c.pooled, spatialScale: c.scale, samplingRatio: c.sampling, aligned: false };
+        const x = up(c.c * c.h * c.w, 7);
+        const r = b.upload(Float32Array.from(c.rois.flat()));
+        const dy = up(c.rois.length * c.c * c.pooled * c.pooled, 8);
+        return {
+          run: () => {
+            b.free(b.roiAlign(x, r, p));
+            b.free(b.roiAlignGrad(dy, r, p));
+          },
+          dispose: () => [x, r, dy].forEach((t) => b.free(t)),
+        };
+      }
+      const outH = Math.floor((c.h + 2 * c.pad - c.k) / c.stride) + 1;
+      const outW = Math.floor((c.w + 2 * c.pad - c.k) / c.stride) + 1;
+      const p = { n: c.n, cIn: c.cIn, h: c.h, w: c.w, cOut: c.cOut, kh: c.k, kw: c.k, strideH: c.stride, strideW: c.stride,
+        padH: c.pad, padW: c.pad, dilationH: 1, dilationW: 1, groups: 1, outH, outW };
+      const x = up(c.n * c.cIn * c.h * c.w, 3);
+      const w = up(c.cOut * c.cIn * c.k * c.k, 4);
+      const dy = up(c.n * c.cOut * outH * outW, 5);
+      const run = c.kind === 'conv2d' ? () => b.free(b.conv2d(x, w, null, p))
+        : c.kind === 'conv2dGradInput' ? () => b.free(b.conv2dGradInput(dy, w, p))
+          : () => b.free(b.conv2dGradFilter(x, dy, p));
+      return { run, dispose: () => [x, w, dy].forEach((t) => b.free(t)) };
     },
   };
 }
@@ -259,10 +293,14 @@ const fmt = (c: Case, cell: Cell | undefined): string => {
 
 async function main(): Promise<void> {
   const tfLoaded = await loadTf();
-  // The engine path when the wasm backend exists (unless --raw); else the raw kernel exports.
-  const engineApi = flag('raw') ? null : await loadEngine();
-  const kdet: Engine = engineApi ? kdetEngineEngine(engineApi) : kdetRawEngine();
-  const engines: Engine[] = [kdet];
+  // The backend at 1 thread and at all threads (KDET_THREADS, else every core), unless --raw:
+  // the raw kernel exports, one thread.
+  const raw = flag('raw');
+  const all = Number(process.env.KDET_THREADS ?? cpus().length);
+  const engines: Engine[] = raw ? [kdetRawEngine()] : [await kdetBackendEngine(1)];
+  if (!raw && all > 1) engines.push(await kdetBackendEngine(all));
+  const kdet1 = engines[0]!.name;
+  const kdetN = engines.length > 1 ? engines[1]!.name : null;
   if (tfLoaded) {
     engines.push(tfEngine(tfLoaded.tf, 'wasm'));
     if (!flag('no-tfjs-cpu')) engines.push(tfEngine(tfLoaded.tf, 'cpu'));
@@ -303,7 +341,6 @@ async function main(): Promise<void> {
   const torchNotes: string[] = [];
   let torchVersion = 'not available';
   if (!flag('no-torch')) {
-    const all = cpus().length;
     for (const threads of [...new Set([1, all])]) {
       const r = runTorch(threads, selected);
       if (typeof r === 'string') {
@@ -319,30 +356,35 @@ async function main(): Promise<void> {
 
   const load = loadavg().map((l) => l.toFixed(1)).join(' / ');
   const cols = [...engines.map((e) => e.name), ...torchCols];
+  for (const e of engines) (e as { close?: () => void }).close?.();
   const lines: string[] = [];
   lines.push(`Machine: ${cpuModel()}, ${cpus().length} cores. Node ${process.version}, kdet ${gitCommit()}, ` +
     `tfjs ${tfLoaded?.version ?? 'not available'}, torch ${torchVersion}. ${new Date().toISOString().slice(0, 10)}, ` +
     `load average ${load} (1/5/15 min) at the end: other processes share these cores.`);
   lines.push('');
   lines.push('GFLOP/s, best / median over interleaved rounds (roi_align: milliseconds per forward + backward). ' +
-    'kdet-wasm and tfjs run one thread; conv is 3×3, stride 1, padding 1 (tfjs in its native NHWC).');
+    `kdet-wasm at 1 thread and at ${all} threads (the same kernels split over a worker pool on shared memory, ` +
+    'bitwise the same results); tfjs runs one thread (its wasm backend does not thread on Node); conv is 3×3, stride 1, ' +
+    'padding 1 (tfjs in its native NHWC).');
   lines.push('');
-  lines.push(`| op | shape | ${cols.join(' | ')} | kdet / tfjs-wasm |`);
-  lines.push(`|---|---|${cols.map(() => '---:').join('|')}|---:|`);
+  const ratio = (num: Cell | undefined, den: Cell | undefined): string =>
+    num && den && 'best' in num && 'best' in den ? `${(num.best / den.best).toFixed(2)}×` : '—';
+  lines.push(`| op | shape | ${cols.join(' | ')} | kdet scaling ${all}T / 1T | kdet 1T / tfjs-wasm |`);
+  lines.push(`|---|---|${cols.map(() => '---:').join('|')}|---:|---:|`);
   for (const c of selected) {
     const row = cells.get(c.id)!;
-    const k = row.get('kdet-wasm');
-    const t = row.get('tfjs-wasm');
-    const ratio = k && t && 'best' in k && 'best' in t ? `${(t.best / k.best).toFixed(2)}×` : '—';
+    // Ratios of times: speed-up of kdet at all threads over 1 thread; kdet 1 thread over tfjs-wasm.
+    const scaling = kdetN ? ratio(row.get(kdet1), row.get(kdetN)) : '—';
+    const vsTf = ratio(row.get('tfjs-wasm'), row.get(kdet1));
     const op = c.kind === 'conv2d' ? 'conv2d forward' : c.kind === 'conv2dGradInput' ? 'conv2d input-grad'
       : c.kind === 'conv2dGradFilter' ? 'conv2d filter-grad' : c.kind === 'matmul' ? 'matmul' : 'roi_align fwd+bwd';
-    lines.push(`| ${op} | ${c.label} | ${cols.map((col) => fmt(c, row.get(col))).join(' | ')} | ${ratio} |`);
+    lines.push(`| ${op} | ${c.label} | ${cols.map((col) => fmt(c, row.get(col))).join(' | ')} | ${scaling} | ${vsTf} |`);
   }
   for (const n of torchNotes) lines.push('', `PyTorch: ${n}.`);
-  lines.push('', engineApi
-    ? 'kdet-wasm ran through the engine (createWasmBackend): conv2d forward, matmul and roi_align as engine ops, the conv ' +
-      'gradients as the backend methods their backward calls; allocation of outputs included.'
-    : 'kdet-wasm ran the raw kernel exports of build/kdet.wasm (no engine glue); roi_align needs the engine and is left out.');
+  lines.push('', !raw
+    ? 'kdet-wasm ran through the backend (createWasmBackend({ threads })): the methods the engine ops and their backward ' +
+      'call; allocation of outputs included.'
+    : 'kdet-wasm ran the raw kernel exports of build/kdet.wasm (no engine glue); roi_align needs the backend and is left out.');
   const table = lines.join('\n');
   console.log(table);
 
