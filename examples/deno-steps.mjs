@@ -13,3 +13,6 @@ for (const backend of backends.length ? backends : ['webgpu', 'wasm']) {
   const losses = await distilSteps(teacher, { steps, size });
   console.log(JSON.stringify({ runtime: 'deno', backend, losses }));
 }
+// Exit explicitly: the wasm backend's thread pool (at commit adc3411) keeps Deno alive after the
+// last step.
+Deno.exit(0);

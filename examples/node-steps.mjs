@@ -17,3 +17,6 @@ try {
 const teacher = new Uint8Array(await readFile(new URL('../models/teacher.safetensors', import.meta.url)));
 const losses = await distilSteps(teacher, { steps, size });
 console.log(JSON.stringify({ runtime: 'node', backend, losses }));
+// Exit explicitly: the wasm backend's thread pool (at commit adc3411) can keep Node alive after
+// the last step.
+process.exit(0);
