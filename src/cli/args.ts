@@ -1,5 +1,6 @@
 /**
- * A small, strict flag parser: `--name value`, `--name=value`, boolean `--flag`, positionals.
+ * A small, strict flag parser: `--name value`, `--name=value`, boolean `--flag`, `--no-flag` or
+ * `--flag=false`, positionals.
  * Unknown flags and bad values are errors that name the flag, so a typo never silently runs a
  * default.
  */
@@ -33,6 +34,12 @@ export function parseArgs<S extends Record<string, FlagSpec>>(command: string, a
     }
     const eq = arg.indexOf('=');
     const name = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);
+    // `--no-hint` switches a boolean off (when no flag is itself called `no-hint`).
+    const negated = !spec[name] && name.startsWith('no-') && eq < 0 && spec[name.slice(3)]?.type === 'boolean';
+    if (negated) {
+      flags[name.slice(3)] = false;
+      continue;
+    }
     const s = spec[name];
     if (!s) throw new UsageError(`kdet ${command}: unknown flag --${name} (see kdet ${command} --help)`);
     let raw: string;
@@ -67,7 +74,8 @@ export function usage(command: string, summary: string, spec: Record<string, Fla
   for (const [k, s] of Object.entries(spec)) {
     const def = s.default !== undefined ? ` (default ${JSON.stringify(s.default)})` : '';
     const ch = s.choices ? ` [${s.choices.join('|')}]` : '';
-    lines.push(`  --${k}${s.type === 'boolean' ? '' : ' <' + s.type + '>'}${ch}  ${s.help}${def}`);
+    const name = s.type === 'boolean' ? `${k}, --no-${k}` : `${k} <${s.type}>`;
+    lines.push(`  --${name}${ch}  ${s.help}${def}`);
   }
   return lines.join('\n');
 }
