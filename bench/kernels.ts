@@ -1,40 +1,38 @@
 // Kernel benchmark: GFLOP/s of conv2d (forward, input gradient, filter gradient) and matmul for
-// kdet-wasm, TensorFlow.js (wasm/XNNPACK and cpu backends) and PyTorch CPU, measured side by side
-// in one run on this machine, printed as one markdown table.
+// kdet-wasm, TensorFlow.js (wasm/XNNPACK and cpu backends), PyTorch CPU and, where a WebGPU
+// adapter is found, kdet-webgpu and tfjs-webgpu, measured side by side in one run on this
+// machine, printed as one markdown table.
 //
-//   node scripts/run.mjs bench/kernels.ts [--write] [--only=SUBSTRING] [--budget=SECONDS] [--no-torch] [--no-tfjs-cpu]
+//   node scripts/run.mjs bench/kernels.ts [--write] [--only=SUBSTRING] [--budget=SECONDS]
+//     [--webgpu-budget=SECONDS] [--no-torch] [--no-tfjs-cpu] [--no-webgpu] [--raw]
 //
 // --write also stores the table in bench/RESULTS.md (between the markers there). A script, not a
 // test: nothing here asserts a timing. kdet-wasm runs at 1 thread and at all threads (KDET_THREADS,
 // else every core), tfjs-wasm one thread; they are timed in interleaved rounds (one call of each
 // per round), so background load hits them alike; each cell is best / median GFLOP/s over the
-// rounds. PyTorch runs at 1 thread and at all threads too.
+// rounds. tfjs-cpu runs alone, then the WebGPU pair interleaved with each other (a smaller budget:
+// software GPUs are slow); every WebGPU call is awaited until the GPU has finished it. PyTorch
+// runs at 1 thread and at all threads too, in a subprocess.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { dirname, resolve } from 'node:path';
-import { createRequire } from 'node:module';
+import { resolve } from 'node:path';
 import { RawHeap, convParamsArray, convShape, instantiateKdet, randomArray } from './wasm-raw.js';
 import { createWasmBackend, type WasmBackend } from '../src/backends/wasm/index.js';
+import { backendEngine, type Case, type Engine, type Prepared, type Run } from './peers/common.js';
+import { loadTf, tfEngine } from './peers/tfjs.js';
+import { isSoftwareAdapter, loadWebGpu } from './peers/webgpu.js';
 
 const args = process.argv.slice(2);
 const flag = (name: string): boolean => args.includes(`--${name}`);
 const option = (name: string): string | undefined => args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
 const budget = Number(option('budget') ?? 1.5); // seconds of rounds per case and engine group
+// The WebGPU group's budget: on a software GPU (SwiftShader) one 1024³ matmul takes seconds, so
+// its cases get one warm-up call and a few rounds, which keeps the whole bench to a few minutes.
+const webgpuBudget = Number(option('webgpu-budget') ?? Math.min(budget, 0.3));
 const only = option('only');
 
 // ---------------------------------------------------------------- cases
-
-interface ConvCase {
-  id: string; kind: 'conv2d' | 'conv2dGradInput' | 'conv2dGradFilter'; label: string;
-  n: number; cIn: number; h: number; w: number; cOut: number; k: number; stride: number; pad: number; flops: number;
-}
-interface MatmulCase { id: string; kind: 'matmul'; label: string; m: number; k: number; n: number; flops: number }
-interface RoiCase {
-  id: string; kind: 'roiAlign'; label: string;
-  c: number; h: number; w: number; rois: number[][]; pooled: number; sampling: number; scale: number; flops: 0;
-}
-type Case = ConvCase | MatmulCase | RoiCase;
 
 const convShapes: [number, number, number, number][] = [[1, 128, 3, 32], [1, 64, 32, 64], [1, 32, 64, 128], [8, 32, 64, 64]];
 const cases: Case[] = [];
@@ -60,15 +58,6 @@ for (const s of [256, 1024]) cases.push({ id: `matmul ${s}`, kind: 'matmul', lab
 const selected = cases.filter((c) => !only || c.id.includes(only));
 
 // ---------------------------------------------------------------- engines
-
-type Prepared = { run: () => void; dispose: () => void } | { na: string };
-
-interface Engine {
-  name: string;
-  /** Engines of one group are timed interleaved; 'tfjs-cpu' runs alone (a tfjs backend switch moves data). */
-  group: string;
-  prepare(c: Case): Prepared | Promise<Prepared>;
-}
 
 /** kdet-wasm through the raw exports (the kernels themselves, no engine glue). */
 function kdetRawEngine(): Engine {
@@ -104,108 +93,6 @@ function kdetRawEngine(): Engine {
   };
 }
 
-/**
- * kdet-wasm through the backend (createWasmBackend({ threads })): the methods the engine's ops
- * and their backward call, outputs allocated and freed per call. One instance per thread count,
- * so that 1 thread and all threads are timed side by side in the same interleaved rounds.
- */
-async function kdetBackendEngine(threads: number): Promise<Engine> {
-  const b = (await createWasmBackend({ threads })) as WasmBackend;
-  const up = (n: number, seed: number) => b.upload(randomArray(n, seed));
-  return {
-    name: threads === 1 ? 'kdet-wasm 1 thread' : `kdet-wasm ${b.threads} threads`,
-    group: 'wasm',
-    prepare(c: Case): Prepared {
-      if (c.kind === 'matmul') {
-        const a = up(c.m * c.k, 1);
-        const x = up(c.k * c.n, 2);
-        const p = { batchA: 1, batchB: 1, m: c.m, k: c.k, n: c.n, transA: false, transB: false };
-        return { run: () => b.free(b.matmul(a, x, p)), dispose: () => [a, x].forEach((t) => b.free(t)) };
-      }
-      if (c.kind === 'roiAlign') {
-        const p = { n: 1, c: c.c, h: c.h, w: c.w, k: c.rois.length, pooledH: c.pooled, pooledW: c.pooled, spatialScale: c.scale, samplingRatio: c.sampling, aligned: false };
-        const x = up(c.c * c.h * c.w, 7);
-        const r = b.upload(Float32Array.from(c.rois.flat()));
-        const dy = up(c.rois.length * c.c * c.pooled * c.pooled, 8);
-        return {
-          run: () => {
-            b.free(b.roiAlign(x, r, p));
-            b.free(b.roiAlignGrad(dy, r, p));
-          },
-          dispose: () => [x, r, dy].forEach((t) => b.free(t)),
-        };
-      }
-      const outH = Math.floor((c.h + 2 * c.pad - c.k) / c.stride) + 1;
-      const outW = Math.floor((c.w + 2 * c.pad - c.k) / c.stride) + 1;
-      const p = { n: c.n, cIn: c.cIn, h: c.h, w: c.w, cOut: c.cOut, kh: c.k, kw: c.k, strideH: c.stride, strideW: c.stride,
-        padH: c.pad, padW: c.pad, dilationH: 1, dilationW: 1, groups: 1, outH, outW };
-      const x = up(c.n * c.cIn * c.h * c.w, 3);
-      const w = up(c.cOut * c.cIn * c.k * c.k, 4);
-      const dy = up(c.n * c.cOut * outH * outW, 5);
-      const run = c.kind === 'conv2d' ? () => b.free(b.conv2d(x, w, null, p))
-        : c.kind === 'conv2dGradInput' ? () => b.free(b.conv2dGradInput(dy, w, p))
-          : () => b.free(b.conv2dGradFilter(x, dy, p));
-      return { run, dispose: () => [x, w, dy].forEach((t) => b.free(t)) };
-    },
-  };
-}
-
-// TensorFlow.js (NHWC, its native layout; the FLOPs are the same).
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Tf = any;
-
-async function loadTf(): Promise<{ tf: Tf; version: string } | null> {
-  try {
-    const req = createRequire(import.meta.url);
-    const tf = req('@tensorflow/tfjs-core');
-    req('@tensorflow/tfjs-backend-cpu');
-    const tfw = req('@tensorflow/tfjs-backend-wasm');
-    tfw.setWasmPaths(resolve(dirname(req.resolve('@tensorflow/tfjs-backend-wasm')), '.') + '/');
-    tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false); // one thread (Node never threads it anyway)
-    return { tf, version: tf.version_core as string };
-  } catch (e) {
-    console.error(`tfjs unavailable: ${(e as Error).message}`);
-    return null;
-  }
-}
-
-function tfEngine(tf: Tf, backend: 'wasm' | 'cpu'): Engine {
-  return {
-    name: `tfjs-${backend}`,
-    group: backend === 'wasm' ? 'wasm' : 'tfjs-cpu',
-    prepare(c: Case): Prepared {
-      if (c.kind === 'roiAlign') return { na: '—' };
-      const keep: Tf[] = [];
-      const t = (data: Float32Array, shape: number[]): Tf => {
-        const x = tf.tensor(data, shape, 'float32');
-        keep.push(x);
-        return x;
-      };
-      const dispose = (): void => keep.forEach((x) => x.dispose());
-      if (c.kind === 'matmul') {
-        const a = t(randomArray(c.m * c.k, 1), [c.m, c.k]);
-        const b = t(randomArray(c.k * c.n, 2), [c.k, c.n]);
-        return { run: () => tf.matMul(a, b).dispose(), dispose };
-      }
-      const x = t(randomArray(c.n * c.h * c.w * c.cIn, 3), [c.n, c.h, c.w, c.cIn]);
-      const f = t(randomArray(c.k * c.k * c.cIn * c.cOut, 4), [c.k, c.k, c.cIn, c.cOut]);
-      const dy = t(randomArray(c.n * c.h * c.w * c.cOut, 5), [c.n, c.h, c.w, c.cOut]);
-      const pad = c.pad; // explicit symmetric padding, as PyTorch
-      const kernelName = { conv2d: 'Conv2D', conv2dGradInput: 'Conv2DBackpropInput', conv2dGradFilter: 'Conv2DBackpropFilter' }[c.kind];
-      if (!tf.getKernel(kernelName, backend)) {
-        dispose();
-        return { na: `n/a (no ${kernelName} kernel)` };
-      }
-      const attrs = { strides: [c.stride, c.stride], pad, dataFormat: 'NHWC', dilations: [1, 1], dimRoundingMode: undefined };
-      const run = c.kind === 'conv2d' ? () => tf.conv2d(x, f, c.stride, pad).dispose()
-        : c.kind === 'conv2dGradInput'
-          ? () => tf.engine().runKernel(kernelName, { dy, filter: f }, { ...attrs, inputShape: [c.n, c.h, c.w, c.cIn] }).dispose()
-          : () => tf.engine().runKernel(kernelName, { x, dy }, { ...attrs, filterShape: [c.k, c.k, c.cIn, c.cOut] }).dispose();
-      return { run, dispose };
-    },
-  };
-}
-
 // ---------------------------------------------------------------- timing
 
 interface Stat { best: number; median: number }
@@ -216,29 +103,43 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
+/** How a group is timed: its budget (seconds of rounds) and how long warm-up may take. */
+interface Schedule { budget: number; warmupMs: number; warmupThreeMs: number }
+
+const cpuSchedule: Schedule = { budget, warmupMs: 300, warmupThreeMs: 1000 };
+/** One warm-up call (pipelines compiled, buffers pooled) and at most 100 ms more. */
+const gpuSchedule: Schedule = { budget: webgpuBudget, warmupMs: 100, warmupThreeMs: 0 };
+
+/** Calls `run` and returns its seconds; an asynchronous run is timed until its promise settles. */
+async function timeOne(run: Run): Promise<number> {
+  const t0 = performance.now();
+  const pending = run();
+  if (pending) await pending;
+  return (performance.now() - t0) / 1000;
+}
+
 /**
- * Warm up (tier-up of wasm code, tfjs kernel caches), then interleaved rounds within the budget:
- * at least 3 rounds, unless the engines are so slow (tfjs-cpu) that 3 rounds would take far longer.
+ * Warm up (tier-up of wasm code, tfjs kernel caches, GPU pipelines), then interleaved rounds
+ * within the budget: at least 3 rounds, unless the engines are so slow (tfjs-cpu, a software GPU)
+ * that 3 rounds would take far longer.
  */
-function timeInterleaved(runs: (() => void)[]): Stat[] {
+async function timeInterleaved(runs: Run[], sched: Schedule): Promise<Stat[]> {
   const times: number[][] = runs.map(() => []);
   for (const run of runs) {
     const t0 = performance.now();
     let calls = 0;
-    while (calls < 1 || (calls < 3 && performance.now() - t0 < 1000) || (performance.now() - t0 < 300 && calls < 50)) {
-      run();
+    const warm = (): boolean =>
+      (calls < 3 && performance.now() - t0 < sched.warmupThreeMs) || (performance.now() - t0 < sched.warmupMs && calls < 50);
+    while (calls < 1 || warm()) {
+      await timeOne(run);
       calls++;
     }
   }
   const start = performance.now();
   let rounds = 0;
   const elapsed = (): number => (performance.now() - start) / 1000;
-  while (rounds < 1 || (rounds < 3 && elapsed() < 3 * budget) || (elapsed() < budget && rounds < 400)) {
-    runs.forEach((run, i) => {
-      const t0 = performance.now();
-      run();
-      times[i]!.push((performance.now() - t0) / 1000);
-    });
+  while (rounds < 1 || (rounds < 3 && elapsed() < 3 * sched.budget) || (elapsed() < sched.budget && rounds < 400)) {
+    for (let i = 0; i < runs.length; i++) times[i]!.push(await timeOne(runs[i]!));
     rounds++;
   }
   return times.map((t) => ({ best: Math.min(...t), median: median(t) }));
@@ -291,42 +192,84 @@ const fmt = (c: Case, cell: Cell | undefined): string => {
   return `${g(cell.best)} / ${g(cell.median)}`;
 };
 
+/** A one-line note from an error or reason: first line, no trailing period. */
+const oneLine = (m: string): string => m.split('\n')[0]!.replace(/\.$/, '');
+
 async function main(): Promise<void> {
   const tfLoaded = await loadTf();
   // The backend at 1 thread and at all threads (KDET_THREADS, else every core), unless --raw:
   // the raw kernel exports, one thread.
   const raw = flag('raw');
   const all = Number(process.env.KDET_THREADS ?? cpus().length);
-  const engines: Engine[] = raw ? [kdetRawEngine()] : [await kdetBackendEngine(1)];
-  if (!raw && all > 1) engines.push(await kdetBackendEngine(all));
+  const kdetWasm = async (threads: number): Promise<Engine> => {
+    const b = (await createWasmBackend({ threads })) as WasmBackend;
+    const e = backendEngine(b, threads === 1 ? 'kdet-wasm 1 thread' : `kdet-wasm ${b.threads} threads`, 'wasm', false);
+    e.close = () => b.dispose();
+    return e;
+  };
+  const engines: Engine[] = raw ? [kdetRawEngine()] : [await kdetWasm(1)];
+  if (!raw && all > 1) engines.push(await kdetWasm(all));
   const kdet1 = engines[0]!.name;
   const kdetN = engines.length > 1 ? engines[1]!.name : null;
-  if (tfLoaded) {
-    engines.push(tfEngine(tfLoaded.tf, 'wasm'));
-    if (!flag('no-tfjs-cpu')) engines.push(tfEngine(tfLoaded.tf, 'cpu'));
+  const notes: string[] = [];
+  if (tfLoaded) engines.push(tfEngine(tfLoaded.tf, 'wasm'));
+
+  if (tfLoaded && !flag('no-tfjs-cpu')) engines.push(tfEngine(tfLoaded.tf, 'cpu'));
+
+  // WebGPU (issue 4): kdet-webgpu and tfjs-webgpu on the adapter found, if any.
+  let adapter: string | null = null;
+  if (flag('no-webgpu')) notes.push('WebGPU columns skipped: --no-webgpu.');
+  else {
+    const gpu = await loadWebGpu(tfLoaded?.tf ?? null).catch((e: Error) => oneLine(e.message));
+    if (typeof gpu === 'string') {
+      notes.push(`WebGPU columns skipped: ${oneLine(gpu)}.`);
+      process.stderr.write(`WebGPU columns skipped: ${oneLine(gpu)}\n`);
+    } else {
+      adapter = gpu.description;
+      engines.push(...gpu.engines);
+      notes.push(...gpu.notes.map((n) => `${oneLine(n)}.`));
+      process.stderr.write(`WebGPU adapter: ${adapter}\n`);
+    }
   }
+
   const cells = new Map<string, Map<string, Cell>>(); // case id → engine → cell
   for (const c of selected) cells.set(c.id, new Map());
 
-  for (const group of ['wasm', 'tfjs-cpu']) {
-    const members = engines.filter((e) => e.group === group);
+  for (const group of ['wasm', 'tfjs-cpu', 'webgpu'] as const) {
+    let members = engines.filter((e) => e.group === group);
     if (members.length === 0) continue;
-    if (tfLoaded) await tfLoaded.tf.setBackend(group === 'wasm' ? 'wasm' : 'cpu');
+    if (tfLoaded && members.some((e) => e.name.startsWith('tfjs-'))) {
+      const name = { wasm: 'wasm', 'tfjs-cpu': 'cpu', webgpu: 'webgpu' }[group];
+      let ok = false;
+      let why = 'setBackend refused it';
+      try {
+        ok = await tfLoaded.tf.setBackend(name);
+      } catch (e) {
+        why = oneLine((e as Error).message);
+      }
+      if (!ok) {
+        for (const e of members.filter((m) => m.name.startsWith('tfjs-'))) {
+          for (const c of selected) cells.get(c.id)!.set(e.name, { na: `n/a (tfjs ${name} backend: ${why})` });
+        }
+        members = members.filter((m) => !m.name.startsWith('tfjs-'));
+      }
+    }
+    const sched = group === 'webgpu' ? gpuSchedule : cpuSchedule;
     for (const c of selected) {
       const prepared: [Engine, Prepared][] = [];
       for (const e of members) {
         try {
           prepared.push([e, await e.prepare(c)]);
         } catch (err) {
-          prepared.push([e, { na: `error: ${(err as Error).message.split('\n')[0]}` }]);
+          prepared.push([e, { na: `error: ${oneLine((err as Error).message)}` }]);
         }
       }
-      const live = prepared.filter((p): p is [Engine, { run: () => void; dispose: () => void }] => 'run' in p[1]);
+      const live = prepared.filter((p): p is [Engine, { run: Run; dispose: () => void }] => 'run' in p[1]);
       let stats: Stat[] = [];
       try {
-        stats = timeInterleaved(live.map(([, p]) => p.run));
+        stats = await timeInterleaved(live.map(([, p]) => p.run), sched);
       } catch (err) {
-        for (const [e] of live) cells.get(c.id)!.set(e.name, { na: `error: ${(err as Error).message.split('\n')[0]}` });
+        for (const [e] of live) cells.get(c.id)!.set(e.name, { na: `error: ${oneLine((err as Error).message)}` });
       }
       live.forEach(([e], i) => stats[i] && cells.get(c.id)!.set(e.name, stats[i]!));
       for (const [e, p] of prepared) {
@@ -338,13 +281,12 @@ async function main(): Promise<void> {
   }
 
   const torchCols: string[] = [];
-  const torchNotes: string[] = [];
   let torchVersion = 'not available';
   if (!flag('no-torch')) {
     for (const threads of [...new Set([1, all])]) {
       const r = runTorch(threads, selected);
       if (typeof r === 'string') {
-        torchNotes.push(r);
+        notes.push(`PyTorch: ${r}.`);
         break;
       }
       torchVersion = `${r.torch}${r.torchvision ? `, torchvision ${r.torchvision}` : ''} (MKL ${r.mkl ? 'yes' : 'no'}, oneDNN ${r.mkldnn ? 'yes' : 'no'})`;
@@ -356,35 +298,44 @@ async function main(): Promise<void> {
 
   const load = loadavg().map((l) => l.toFixed(1)).join(' / ');
   const cols = [...engines.map((e) => e.name), ...torchCols];
-  for (const e of engines) (e as { close?: () => void }).close?.();
+  for (const e of engines) {
+    try {
+      await e.close?.();
+    } catch { /* closing is best effort */ }
+  }
+  const software = adapter !== null && isSoftwareAdapter(adapter);
   const lines: string[] = [];
   lines.push(`Machine: ${cpuModel()}, ${cpus().length} cores. Node ${process.version}, kdet ${gitCommit()}, ` +
-    `tfjs ${tfLoaded?.version ?? 'not available'}, torch ${torchVersion}. ${new Date().toISOString().slice(0, 10)}, ` +
-    `load average ${load} (1/5/15 min) at the end: other processes share these cores.`);
+    `tfjs ${tfLoaded?.version ?? 'not available'}, torch ${torchVersion}. ` +
+    `${new Date().toISOString().slice(0, 10)}, load average ${load} (1/5/15 min) at the end: other processes share these cores.` +
+    (adapter ? ` WebGPU adapter: ${adapter}${software ? ' (a software GPU on the CPU: its columns are for completeness only)' : ''}.` : ''));
   lines.push('');
   lines.push('GFLOP/s, best / median over interleaved rounds (roi_align: milliseconds per forward + backward). ' +
     `kdet-wasm at 1 thread and at ${all} threads (the same kernels split over a worker pool on shared memory, ` +
-    'bitwise the same results); tfjs runs one thread (its wasm backend does not thread on Node); conv is 3×3, stride 1, ' +
-    'padding 1 (tfjs in its native NHWC).');
+    'bitwise the same results); tfjs runs one thread (its wasm backend does not thread on Node); ' +
+    (adapter ? 'the WebGPU columns await the GPU\'s completion of every call (queue.onSubmittedWorkDone, no read-back) ' +
+      `and have a budget of ${webgpuBudget} s per case; ` : '') +
+    'conv is 3×3, stride 1, padding 1 (tfjs in its native NHWC).');
   lines.push('');
   const ratio = (num: Cell | undefined, den: Cell | undefined): string =>
     num && den && 'best' in num && 'best' in den ? `${(num.best / den.best).toFixed(2)}×` : '—';
-  lines.push(`| op | shape | ${cols.join(' | ')} | kdet scaling ${all}T / 1T | kdet 1T / tfjs-wasm |`);
-  lines.push(`|---|---|${cols.map(() => '---:').join('|')}|---:|---:|`);
+  const ratioCols = [`kdet scaling ${all}T / 1T`, 'kdet 1T / tfjs-wasm'];
+  lines.push(`| op | shape | ${cols.join(' | ')} | ${ratioCols.join(' | ')} |`);
+  lines.push(`|---|---|${[...cols, ...ratioCols].map(() => '---:').join('|')}|`);
   for (const c of selected) {
     const row = cells.get(c.id)!;
     // Ratios of times: speed-up of kdet at all threads over 1 thread; kdet 1 thread over tfjs-wasm.
-    const scaling = kdetN ? ratio(row.get(kdet1), row.get(kdetN)) : '—';
-    const vsTf = ratio(row.get('tfjs-wasm'), row.get(kdet1));
+    const ratios = [kdetN ? ratio(row.get(kdet1), row.get(kdetN)) : '—', ratio(row.get('tfjs-wasm'), row.get(kdet1))];
     const op = c.kind === 'conv2d' ? 'conv2d forward' : c.kind === 'conv2dGradInput' ? 'conv2d input-grad'
       : c.kind === 'conv2dGradFilter' ? 'conv2d filter-grad' : c.kind === 'matmul' ? 'matmul' : 'roi_align fwd+bwd';
-    lines.push(`| ${op} | ${c.label} | ${cols.map((col) => fmt(c, row.get(col))).join(' | ')} | ${scaling} | ${vsTf} |`);
+    lines.push(`| ${op} | ${c.label} | ${cols.map((col) => fmt(c, row.get(col))).join(' | ')} | ${ratios.join(' | ')} |`);
   }
-  for (const n of torchNotes) lines.push('', `PyTorch: ${n}.`);
-  lines.push('', !raw
+  for (const n of notes) lines.push('', n);
+  lines.push('', (!raw
     ? 'kdet-wasm ran through the backend (createWasmBackend({ threads })): the methods the engine ops and their backward ' +
       'call; allocation of outputs included.'
-    : 'kdet-wasm ran the raw kernel exports of build/kdet.wasm (no engine glue); roi_align needs the backend and is left out.');
+    : 'kdet-wasm ran the raw kernel exports of build/kdet.wasm (no engine glue); roi_align needs the backend and is left out.') +
+    (adapter ? ' kdet-webgpu ran the same methods on createWebGPUBackend(), each call followed by backend.sync().' : ''));
   const table = lines.join('\n');
   console.log(table);
 
@@ -403,3 +354,5 @@ async function main(): Promise<void> {
 }
 
 await main();
+// Dawn's instance may keep the event loop alive after the last call.
+process.exit(0);
