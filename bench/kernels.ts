@@ -1,18 +1,19 @@
 // Kernel benchmark: GFLOP/s of conv2d (forward, input gradient, filter gradient) and matmul for
-// kdet-wasm, TensorFlow.js (wasm/XNNPACK and cpu backends), PyTorch CPU and, where a WebGPU
-// adapter is found, kdet-webgpu and tfjs-webgpu, measured side by side in one run on this
-// machine, printed as one markdown table.
+// kdet-wasm, TensorFlow.js (wasm/XNNPACK and cpu backends), onnxruntime-web (wasm), PyTorch CPU
+// and, where a WebGPU adapter is found, kdet-webgpu and tfjs-webgpu, measured side by side in one
+// run on this machine, printed as one markdown table.
 //
 //   node scripts/run.mjs bench/kernels.ts [--write] [--only=SUBSTRING] [--budget=SECONDS]
-//     [--webgpu-budget=SECONDS] [--no-torch] [--no-tfjs-cpu] [--no-webgpu] [--raw]
+//     [--webgpu-budget=SECONDS] [--no-torch] [--no-tfjs-cpu] [--no-ort] [--no-webgpu] [--raw]
 //
 // --write also stores the table in bench/RESULTS.md (between the markers there). A script, not a
 // test: nothing here asserts a timing. kdet-wasm runs at 1 thread and at all threads (KDET_THREADS,
-// else every core), tfjs-wasm one thread; they are timed in interleaved rounds (one call of each
-// per round), so background load hits them alike; each cell is best / median GFLOP/s over the
-// rounds. tfjs-cpu runs alone, then the WebGPU pair interleaved with each other (a smaller budget:
-// software GPUs are slow); every WebGPU call is awaited until the GPU has finished it. PyTorch
-// runs at 1 thread and at all threads too, in a subprocess.
+// else every core), tfjs-wasm one thread, onnxruntime-web (ort-wasm) at 1 thread and at all
+// threads; they are timed in interleaved rounds (one call of each per round), so background load
+// hits them alike; each cell is best / median GFLOP/s over the rounds. tfjs-cpu runs alone, then
+// the WebGPU pair interleaved with each other (a smaller budget: software GPUs are slow); every
+// WebGPU call is awaited until the GPU has finished it. PyTorch runs at 1 thread and at all
+// threads too, in a subprocess.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -20,6 +21,7 @@ import { resolve } from 'node:path';
 import { RawHeap, convParamsArray, convShape, instantiateKdet, randomArray } from './wasm-raw.js';
 import { createWasmBackend, type WasmBackend } from '../src/backends/wasm/index.js';
 import { backendEngine, type Case, type Engine, type Prepared, type Run } from './peers/common.js';
+import { loadOrt } from './peers/ort.js';
 import { loadTf, tfEngine } from './peers/tfjs.js';
 import { isSoftwareAdapter, loadWebGpu } from './peers/webgpu.js';
 
@@ -118,28 +120,35 @@ async function timeOne(run: Run): Promise<number> {
   return (performance.now() - t0) / 1000;
 }
 
+const sleep = (ms: number): Promise<void> => new Promise((done) => setTimeout(done, ms));
+
 /**
  * Warm up (tier-up of wasm code, tfjs kernel caches, GPU pipelines), then interleaved rounds
  * within the budget: at least 3 rounds, unless the engines are so slow (tfjs-cpu, a software GPU)
- * that 3 rounds would take far longer.
+ * that 3 rounds would take far longer. An engine may ask for a longer warm-up (`warmupMs`) and
+ * for an untimed pause after each of its calls (`settleMs`, see Engine).
  */
-async function timeInterleaved(runs: Run[], sched: Schedule): Promise<Stat[]> {
+async function timeInterleaved(runs: { run: Run; warmupMs?: number; settleMs?: number }[], sched: Schedule): Promise<Stat[]> {
   const times: number[][] = runs.map(() => []);
-  for (const run of runs) {
+  for (const { run, warmupMs, settleMs } of runs) {
     const t0 = performance.now();
     let calls = 0;
-    const warm = (): boolean =>
+    const warm = (): boolean => (warmupMs !== undefined && performance.now() - t0 < warmupMs) ||
       (calls < 3 && performance.now() - t0 < sched.warmupThreeMs) || (performance.now() - t0 < sched.warmupMs && calls < 50);
     while (calls < 1 || warm()) {
       await timeOne(run);
       calls++;
     }
+    if (settleMs) await sleep(settleMs);
   }
   const start = performance.now();
   let rounds = 0;
   const elapsed = (): number => (performance.now() - start) / 1000;
   while (rounds < 1 || (rounds < 3 && elapsed() < 3 * sched.budget) || (elapsed() < sched.budget && rounds < 400)) {
-    for (let i = 0; i < runs.length; i++) times[i]!.push(await timeOne(runs[i]!));
+    for (let i = 0; i < runs.length; i++) {
+      times[i]!.push(await timeOne(runs[i]!.run));
+      if (runs[i]!.settleMs) await sleep(runs[i]!.settleMs!);
+    }
     rounds++;
   }
   return times.map((t) => ({ best: Math.min(...t), median: median(t) }));
@@ -214,6 +223,18 @@ async function main(): Promise<void> {
   const notes: string[] = [];
   if (tfLoaded) engines.push(tfEngine(tfLoaded.tf, 'wasm'));
 
+  // onnxruntime-web (issue 7), interleaved with kdet-wasm: 1 thread and all threads.
+  let ortVersion: string | null = null;
+  let ortN: string | null = null;
+  if (!flag('no-ort')) {
+    const ort = await loadOrt([1, all]).catch((e: Error) => `onnxruntime-web failed to load: ${oneLine(e.message)}`);
+    if (typeof ort === 'string') notes.push(`ort-wasm columns skipped: ${ort}.`);
+    else {
+      ortVersion = ort.version;
+      engines.push(...ort.engines);
+      ortN = ort.engines[ort.engines.length - 1]!.name;
+    }
+  }
   if (tfLoaded && !flag('no-tfjs-cpu')) engines.push(tfEngine(tfLoaded.tf, 'cpu'));
 
   // WebGPU (issue 4): kdet-webgpu and tfjs-webgpu on the adapter found, if any.
@@ -267,7 +288,7 @@ async function main(): Promise<void> {
       const live = prepared.filter((p): p is [Engine, { run: Run; dispose: () => void }] => 'run' in p[1]);
       let stats: Stat[] = [];
       try {
-        stats = await timeInterleaved(live.map(([, p]) => p.run), sched);
+        stats = await timeInterleaved(live.map(([e, p]) => ({ run: p.run, warmupMs: e.warmupMs, settleMs: e.settleMs })), sched);
       } catch (err) {
         for (const [e] of live) cells.get(c.id)!.set(e.name, { na: `error: ${oneLine((err as Error).message)}` });
       }
@@ -306,26 +327,30 @@ async function main(): Promise<void> {
   const software = adapter !== null && isSoftwareAdapter(adapter);
   const lines: string[] = [];
   lines.push(`Machine: ${cpuModel()}, ${cpus().length} cores. Node ${process.version}, kdet ${gitCommit()}, ` +
-    `tfjs ${tfLoaded?.version ?? 'not available'}, torch ${torchVersion}. ` +
+    `tfjs ${tfLoaded?.version ?? 'not available'}, onnxruntime-web ${ortVersion ?? 'not run'}, torch ${torchVersion}. ` +
     `${new Date().toISOString().slice(0, 10)}, load average ${load} (1/5/15 min) at the end: other processes share these cores.` +
     (adapter ? ` WebGPU adapter: ${adapter}${software ? ' (a software GPU on the CPU: its columns are for completeness only)' : ''}.` : ''));
   lines.push('');
   lines.push('GFLOP/s, best / median over interleaved rounds (roi_align: milliseconds per forward + backward). ' +
     `kdet-wasm at 1 thread and at ${all} threads (the same kernels split over a worker pool on shared memory, ` +
     'bitwise the same results); tfjs runs one thread (its wasm backend does not thread on Node); ' +
+    (ortVersion ? `ort-wasm is onnxruntime-web's wasm backend at 1 and ${all} threads (one module instance each), running a ` +
+      'one-node ONNX model (Conv NCHW or MatMul, the weight an initializer), inference only; ' : '') +
     (adapter ? 'the WebGPU columns await the GPU\'s completion of every call (queue.onSubmittedWorkDone, no read-back) ' +
       `and have a budget of ${webgpuBudget} s per case; ` : '') +
     'conv is 3×3, stride 1, padding 1 (tfjs in its native NHWC).');
   lines.push('');
   const ratio = (num: Cell | undefined, den: Cell | undefined): string =>
     num && den && 'best' in num && 'best' in den ? `${(num.best / den.best).toFixed(2)}×` : '—';
-  const ratioCols = [`kdet scaling ${all}T / 1T`, 'kdet 1T / tfjs-wasm'];
+  const ratioCols = [`kdet scaling ${all}T / 1T`, 'kdet 1T / tfjs-wasm', ...(ortN && kdetN ? [`kdet ${all}T / ort-wasm ${all}T`] : [])];
   lines.push(`| op | shape | ${cols.join(' | ')} | ${ratioCols.join(' | ')} |`);
   lines.push(`|---|---|${[...cols, ...ratioCols].map(() => '---:').join('|')}|`);
   for (const c of selected) {
     const row = cells.get(c.id)!;
-    // Ratios of times: speed-up of kdet at all threads over 1 thread; kdet 1 thread over tfjs-wasm.
+    // Ratios of times: speed-up of kdet at all threads over 1 thread; kdet 1 thread over tfjs-wasm;
+    // kdet at all threads over onnxruntime-web at all threads.
     const ratios = [kdetN ? ratio(row.get(kdet1), row.get(kdetN)) : '—', ratio(row.get('tfjs-wasm'), row.get(kdet1))];
+    if (ortN && kdetN) ratios.push(ratio(row.get(ortN), row.get(kdetN)));
     const op = c.kind === 'conv2d' ? 'conv2d forward' : c.kind === 'conv2dGradInput' ? 'conv2d input-grad'
       : c.kind === 'conv2dGradFilter' ? 'conv2d filter-grad' : c.kind === 'matmul' ? 'matmul' : 'roi_align fwd+bwd';
     lines.push(`| ${op} | ${c.label} | ${cols.map((col) => fmt(c, row.get(col))).join(' | ')} | ${ratios.join(' | ')} |`);
@@ -354,5 +379,5 @@ async function main(): Promise<void> {
 }
 
 await main();
-// Dawn's instance may keep the event loop alive after the last call.
+// ORT's pthread workers and Dawn's instance may keep the event loop alive after the last call.
 process.exit(0);

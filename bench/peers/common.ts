@@ -31,6 +31,18 @@ export interface Engine {
    */
   group: 'wasm' | 'tfjs-cpu' | 'webgpu';
   prepare(c: Case): Prepared | Promise<Prepared>;
+  /**
+   * Warm-up this engine needs at least, in milliseconds of calls per case: V8 first runs wasm
+   * through its baseline compiler and tiers hot functions up to TurboFan in the background,
+   * which for a large module (onnxruntime-web's is 14 MB) takes far longer than for kdet's.
+   */
+  warmupMs?: number;
+  /**
+   * Milliseconds to sleep (untimed) after each call of this engine before the next engine's call:
+   * for engines whose worker threads keep spinning after a call returns (onnxruntime-web's
+   * thread pool spins for 20–60 ms), so that they do not slow down the engine timed after them.
+   */
+  settleMs?: number;
   /** Releases what the engine holds (threads, devices) so that the process can exit. */
   close?(): void | Promise<void>;
 }
