@@ -379,5 +379,3 @@ async function main(): Promise<void> {
 }
 
 await main();
-// ORT's pthread workers and Dawn's instance may keep the event loop alive after the last call.
-process.exit(0);
