@@ -103,3 +103,74 @@ fn gemm(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_
     }
   }
 }
+
+fn store_row(z: u32, m: u32, n0: u32, cols: u32, v: vec4<f32>) {
+  store(z, m, n0, v.x);
+  if (cols > 1u) {
+    store(z, m, n0 + 1u, v.y);
+  }
+  if (cols > 2u) {
+    store(z, m, n0 + 2u, v.z);
+  }
+  if (cols > 3u) {
+    store(z, m, n0 + 3u, v.w);
+  }
+}
+
+// The same product without workgroup memory, for CPU-emulated GPUs (SwiftShader and the like,
+// ContextOptions.cpuEmulated). There a pipeline's compile time grows with its workgroup arrays,
+// about 1 ms per element (the tiled kernel: 1.3 s at 64×64 tiles, this one 0.1 s), and the
+// dynamically indexed accumulators above run 3–4× slower than registers; the CPU's caches do
+// what the staged tiles do on a GPU. Invocation (x, y) owns rows 4y … 4y + 3 and columns
+// 4x … 4x + 3 of the output (32×32 per workgroup) and adds, for each k of its split in order,
+// the same products as `gemm`: on SwiftShader both give the same bits.
+@compute @workgroup_size(8, 8)
+fn gemm_direct(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let z = wid.z + p.z0;
+  let split = z % p.splits;
+  let k0 = split * p.k_chunk;
+  let k1 = min(p.k, k0 + p.k_chunk);
+  let m0 = gid.y * 4u;
+  let n0 = gid.x * 4u;
+  if (m0 >= p.m || n0 >= p.n) {
+    return;
+  }
+  let rows = min(4u, p.m - m0);
+  let cols = min(4u, p.n - n0);
+  var acc0 = vec4<f32>(0.0);
+  var acc1 = vec4<f32>(0.0);
+  var acc2 = vec4<f32>(0.0);
+  var acc3 = vec4<f32>(0.0);
+  for (var kk = k0; kk < k1; kk++) {
+    var bv = vec4<f32>(load_b(z, kk, n0), 0.0, 0.0, 0.0);
+    if (cols > 1u) {
+      bv.y = load_b(z, kk, n0 + 1u);
+    }
+    if (cols > 2u) {
+      bv.z = load_b(z, kk, n0 + 2u);
+    }
+    if (cols > 3u) {
+      bv.w = load_b(z, kk, n0 + 3u);
+    }
+    acc0 += load_a(z, m0, kk) * bv;
+    if (rows > 1u) {
+      acc1 += load_a(z, m0 + 1u, kk) * bv;
+    }
+    if (rows > 2u) {
+      acc2 += load_a(z, m0 + 2u, kk) * bv;
+    }
+    if (rows > 3u) {
+      acc3 += load_a(z, m0 + 3u, kk) * bv;
+    }
+  }
+  store_row(z, m0, n0, cols, acc0);
+  if (rows > 1u) {
+    store_row(z, m0 + 1u, n0, cols, acc1);
+  }
+  if (rows > 2u) {
+    store_row(z, m0 + 2u, n0, cols, acc2);
+  }
+  if (rows > 3u) {
+    store_row(z, m0 + 3u, n0, cols, acc3);
+  }
+}

@@ -36,10 +36,19 @@ describe.skipIf(!o.backend)(title('webgpu conv2d (implicit GEMM)', o), () => {
   afterAll(() => b.dispose());
   const r = rng(5);
 
-  const cases: [string, Spec, boolean][] = [...SPECS.map(([n, s]) => [n, s, false] as [string, Spec, boolean]), ['3×3 stride 2, 128×128 tiles', SPECS[1]![1], true]];
-  for (const [name, spec, large] of cases) {
+  // The default GEMM is the tiled kernel on GPUs and gemm_direct on CPU-emulated devices
+  // (SwiftShader); 'other' forces the one the device would not pick, so either CI run checks both.
+  const other = b?.ctx.cpuEmulated ? 'base' : 'direct';
+  const cases: [string, Spec, 'large' | 'base' | 'direct' | null][] = [
+    ...SPECS.map(([n, s]) => [n, s, null] as [string, Spec, null]),
+    ['3×3 stride 2, 128×128 tiles', SPECS[1]![1], 'large'],
+    [`3×3 stride 2, ${other} kernel`, SPECS[1]![1], other],
+    [`groups 2, ${other} kernel`, SPECS[3]![1], other],
+    [`split-K filter gradient, ${other} kernel`, SPECS[SPECS.length - 1]![1], other],
+  ];
+  for (const [name, spec, force] of cases) {
     it(`${name}: forward, input gradient, filter gradient`, async () => {
-      gemmTuning.force = large ? 'large' : null;
+      gemmTuning.force = force;
       const p = params(spec);
       const x = randf(r, p.n * p.cIn * p.h * p.w);
       const w = randf(r, p.cOut * (p.cIn / p.groups) * p.kh * p.kw);

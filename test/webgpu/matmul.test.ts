@@ -50,6 +50,27 @@ describe.skipIf(!o.backend)(title('webgpu matmul', o), () => {
     }
   });
 
+  // The default path is the tiled kernel on GPUs and gemm_direct on CPU-emulated devices
+  // (SwiftShader): run the other one too, so that a CI run on either checks both.
+  it('the other GEMM kernel (tiled on a CPU-emulated device, direct on a GPU), forced', async () => {
+    gemmTuning.force = b.ctx.cpuEmulated ? 'base' : 'direct';
+    try {
+      for (const transA of [false, true]) {
+        for (const transB of [false, true]) {
+          for (const [batchA, batchB, m, k, n] of transA || transB ? SUBSET.slice(0, 2) : CASES) {
+            const a = randf(r, batchA * m * k);
+            const bb = randf(r, batchB * k * n);
+            const want = matmulRef(a, bb, batchA, batchB, m, k, n, transA, transB);
+            const got = await downF(b, b.matmul(up(b, a), up(b, bb), { batchA, batchB, m, k, n, transA, transB }), want.out.length);
+            expectClose(got, want.out, { scale: want.mag, rtol: 1e-5 }, `${gemmTuning.force} ${[batchA, batchB, m, k, n, transA, transB]}`);
+          }
+        }
+      }
+    } finally {
+      gemmTuning.force = null;
+    }
+  });
+
   it('k = 0 gives zeros', async () => {
     const got = await downF(b, b.matmul(up(b, new Float32Array(0)), up(b, new Float32Array(0)), { batchA: 2, batchB: 2, m: 3, k: 0, n: 4, transA: false, transB: false }), 24);
     expectEqual(got, new Array(24).fill(0), 'k = 0');

@@ -31,6 +31,20 @@ export interface ContextOptions {
   poolBytes?: number;
   /** Dispatches recorded into one command encoder before it is submitted (default 64). */
   flushEvery?: number;
+  /**
+   * The device is a GPU emulated on the CPU (SwiftShader, lavapipe, WARP): kernels that compile
+   * and run faster there are chosen (GEMMs without workgroup memory). Detected from the adapter
+   * when not set.
+   */
+  cpuEmulated?: boolean;
+}
+
+/** Whether an adapter's description names a CPU implementation of WebGPU's GPU. */
+export function isCpuAdapter(info: { vendor?: string; architecture?: string; device?: string; description?: string; isFallbackAdapter?: boolean } | undefined): boolean {
+  if (!info) return false;
+  if (info.isFallbackAdapter) return true;
+  const text = [info.vendor, info.architecture, info.device, info.description].join(' ');
+  return /swiftshader|llvmpipe|lavapipe|microsoft basic render|\bwarp\b/i.test(text);
 }
 
 /**
@@ -68,6 +82,8 @@ export class GpuContext {
   private readonly pending = new Set<Promise<void>>();
   /** Bound where a kernel's optional input is absent (e.g. conv2d without bias). */
   readonly dummy: GpuBuffer;
+  /** See ContextOptions.cpuEmulated. */
+  readonly cpuEmulated: boolean;
 
   constructor(
     readonly device: GPUDevice,
@@ -78,6 +94,7 @@ export class GpuContext {
   ) {
     this.pool = new BufferPool(opts.poolBytes ?? 256 * 2 ** 20);
     this.flushEvery = Math.max(1, opts.flushEvery ?? 64);
+    this.cpuEmulated = opts.cpuEmulated ?? isCpuAdapter((device as { adapterInfo?: GPUAdapterInfo }).adapterInfo);
     this.arena = device.createBuffer({ size: this.flushEvery * UNIFORM_BYTES, usage: USAGE_UNIFORM | USAGE_COPY_DST });
     this.arenaCpu = new Uint32Array((this.flushEvery * UNIFORM_BYTES) / 4);
     this.dummy = new GpuBuffer(device.createBuffer({ size: 16, usage: TENSOR_USAGE }), 16, 16);

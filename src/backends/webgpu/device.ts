@@ -48,6 +48,8 @@ export interface Acquired {
    * work in flight) when that object is garbage collected, so the backend holds it until
    * dispose; dropping it then also lets Node exit. */
   gpu: GPU | null;
+  /** The adapter's description, where the device was requested here. */
+  info?: GPUAdapterInfo;
 }
 
 export async function acquireDevice(opts: DeviceOptions): Promise<Acquired> {
@@ -74,5 +76,5 @@ export async function acquireDevice(opts: DeviceOptions): Promise<Acquired> {
   }
   const info = adapter.info;
   const name = [info?.vendor, info?.architecture, info?.device, info?.description].filter(Boolean).join(' ');
-  return { device, owned: true, description: `${name || 'unknown adapter'} via ${source}`, gpu };
+  return { device, owned: true, description: `${name || 'unknown adapter'} via ${source}`, gpu, info };
 }

@@ -1,6 +1,6 @@
 import type { Backend } from '../../engine/backend.js';
 import { WebGPUBackend } from './backend.js';
-import { type ContextOptions, GpuContext } from './context.js';
+import { type ContextOptions, GpuContext, isCpuAdapter } from './context.js';
 import { acquireDevice, type DeviceOptions } from './device.js';
 
 export type WebGPUBackendOptions = DeviceOptions & ContextOptions;
@@ -11,8 +11,9 @@ export type WebGPUBackendOptions = DeviceOptions & ContextOptions;
  * Rejects with a KdetError that says why when no adapter or device is available.
  */
 export async function createWebGPUBackend(opts: WebGPUBackendOptions = {}): Promise<Backend> {
-  const { device, owned, description, gpu } = await acquireDevice(opts);
-  return new WebGPUBackend(new GpuContext(device, owned, opts, gpu), description);
+  const { device, owned, description, gpu, info } = await acquireDevice(opts);
+  const cpuEmulated = opts.cpuEmulated ?? (info ? isCpuAdapter(info) : undefined);
+  return new WebGPUBackend(new GpuContext(device, owned, { ...opts, cpuEmulated }, gpu), description);
 }
 
 export { WebGPUBackend } from './backend.js';

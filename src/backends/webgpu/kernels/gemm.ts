@@ -6,10 +6,8 @@ import { MAX_GROUPS, Params } from '../params.js';
 import { fill } from './elementwise.js';
 import { reduce } from './reduce.js';
 
-const K = {
-  matmul: kernel('matmul', 'gemm', 'urrw'),
-  conv: kernel('conv', 'gemm', 'urrrw'),
-};
+const MATMUL = { tiled: kernel('matmul', 'gemm', 'urrw'), direct: kernel('matmul', 'gemm_direct', 'urrw') };
+const CONV = { tiled: kernel('conv', 'gemm', 'urrrw'), direct: kernel('conv', 'gemm_direct', 'urrrw') };
 
 interface Tiling {
   wx: number;
@@ -23,7 +21,7 @@ interface Tiling {
 }
 
 /** For benchmarks: force a tile family instead of the size-based choice. */
-export const gemmTuning: { force: 'base' | 'large' | null } = { force: null };
+export const gemmTuning: { force: 'base' | 'large' | 'direct' | null } = { force: null };
 
 /**
  * Tile shape and split-K for an m×n×k product repeated `batch` times. Tiles are 64×64 (4×4 per
@@ -47,19 +45,26 @@ function tiling(m: number, n: number, k: number, batch: number, allowSplit: bool
   return { wx, wy, tm, tn4, tk, splits: Math.ceil(k / kChunk), kChunk };
 }
 
-/** Dispatch the GEMM core over z ∈ [0, zTotal), in slices of 65535 (the z0 uniform). */
+/**
+ * Dispatch the GEMM core over z ∈ [0, zTotal), in slices of 65535 (the z0 uniform). `direct`
+ * runs gemm_direct (no workgroup memory, 32×32 outputs per workgroup) with the same split-K, so
+ * the same bits come out. `constants` are the loaders'; `fast` says which axis of each operand is
+ * contiguous, for the tiled kernel's staging loads.
+ */
 function runGemm(
-  ctx: GpuContext, k: Kernel, constants: Record<string, number>, params: (z0: number) => Params,
+  ctx: GpuContext, k: { tiled: Kernel; direct: Kernel }, constants: Record<string, number>, fast: { A_K_FAST: number; B_N_FAST: number },
+  params: (z0: number) => Params,
   buffers: readonly GpuBuffer[], m: number, n: number, zTotal: number, t: Tiling,
 ): void {
-  const gx = Math.ceil(n / (4 * t.tn4 * t.wx));
-  const gy = Math.ceil(m / (t.tm * t.wy));
+  const direct = gemmTuning.force === 'direct' || (gemmTuning.force === null && ctx.cpuEmulated);
+  const gx = direct ? Math.ceil(n / 32) : Math.ceil(n / (4 * t.tn4 * t.wx));
+  const gy = direct ? Math.ceil(m / 32) : Math.ceil(m / (t.tm * t.wy));
   if (gx > MAX_GROUPS || gy > MAX_GROUPS) {
     throw new KdetError('webgpu', `a ${m}×${n} product exceeds the dispatch limit (${MAX_GROUPS} tiles per side)`);
   }
-  const consts = { ...constants, WX: t.wx, WY: t.wy, TK: t.tk, TM: t.tm, TN4: t.tn4 };
+  const consts = direct ? constants : { ...constants, ...fast, WX: t.wx, WY: t.wy, TK: t.tk, TM: t.tm, TN4: t.tn4 };
   for (let z0 = 0; z0 < zTotal; z0 += MAX_GROUPS) {
-    ctx.run(k, consts, params(z0), buffers, [gx, gy, Math.min(MAX_GROUPS, zTotal - z0)]);
+    ctx.run(direct ? k.direct : k.tiled, consts, params(z0), buffers, [gx, gy, Math.min(MAX_GROUPS, zTotal - z0)]);
   }
 }
 
@@ -80,8 +85,8 @@ export function matmul(ctx: GpuContext, a: GpuBuffer, b: GpuBuffer, p: MatmulPar
   const target = ctx.alloc(batch * t.splits * m * n * 4);
   const aStride = p.batchA === 1 ? 0 : m * k;
   const bStride = p.batchB === 1 ? 0 : k * n;
-  const constants = { TRANS_A: +p.transA, TRANS_B: +p.transB, A_K_FAST: +!p.transA, B_N_FAST: +!p.transB };
-  runGemm(ctx, K.matmul, constants, (z0) => new Params().u32(m, n, k, t.kChunk, t.splits, z0, aStride, bStride), [a, b, target], m, n, batch * t.splits, t);
+  const constants = { TRANS_A: +p.transA, TRANS_B: +p.transB };
+  runGemm(ctx, MATMUL, constants, { A_K_FAST: +!p.transA, B_N_FAST: +!p.transB }, (z0) => new Params().u32(m, n, k, t.kChunk, t.splits, z0, aStride, bStride), [a, b, target], m, n, batch * t.splits, t);
   return sumSplits(ctx, target, batch, t.splits, m * n);
 }
 
@@ -100,8 +105,8 @@ export function conv2d(ctx: GpuContext, x: GpuBuffer, w: GpuBuffer, bias: GpuBuf
   const out = ctx.alloc(p.n * p.cOut * p.outH * p.outW * 4);
   if (m * n === 0) return out;
   const t = tiling(m, n, k, p.groups, false);
-  const constants = { MODE: 0, HAS_BIAS: bias ? 1 : 0, A_K_FAST: 1, B_N_FAST: 1 };
-  runGemm(ctx, K.conv, constants, (z0) => convParams(p, m, n, k, t, z0), [x, w, bias ?? ctx.dummy, out], m, n, p.groups, t);
+  const constants = { MODE: 0, HAS_BIAS: bias ? 1 : 0 };
+  runGemm(ctx, CONV, constants, { A_K_FAST: 1, B_N_FAST: 1 }, (z0) => convParams(p, m, n, k, t, z0), [x, w, bias ?? ctx.dummy, out], m, n, p.groups, t);
   return out;
 }
 
@@ -112,8 +117,8 @@ export function conv2dGradInput(ctx: GpuContext, dy: GpuBuffer, w: GpuBuffer, p:
   const out = ctx.alloc(p.n * p.cIn * p.h * p.w * 4);
   if (m * n === 0) return out;
   const t = tiling(m, n, k, p.groups, false);
-  const constants = { MODE: 1, HAS_BIAS: 0, A_K_FAST: 1, B_N_FAST: 1 };
-  runGemm(ctx, K.conv, constants, (z0) => convParams(p, m, n, k, t, z0), [dy, w, ctx.dummy, out], m, n, p.groups, t);
+  const constants = { MODE: 1, HAS_BIAS: 0 };
+  runGemm(ctx, CONV, constants, { A_K_FAST: 1, B_N_FAST: 1 }, (z0) => convParams(p, m, n, k, t, z0), [dy, w, ctx.dummy, out], m, n, p.groups, t);
   return out;
 }
 
@@ -124,7 +129,7 @@ export function conv2dGradFilter(ctx: GpuContext, x: GpuBuffer, dy: GpuBuffer, p
   if (k === 0) return fill(ctx, 'float32', p.cOut * n, 0);
   const t = tiling(m, n, k, p.groups, true);
   const target = ctx.alloc(p.groups * t.splits * m * n * 4);
-  const constants = { MODE: 2, HAS_BIAS: 0, A_K_FAST: 1, B_N_FAST: 0 };
-  runGemm(ctx, K.conv, constants, (z0) => convParams(p, m, n, k, t, z0), [x, dy, ctx.dummy, target], m, n, p.groups * t.splits, t);
+  const constants = { MODE: 2, HAS_BIAS: 0 };
+  runGemm(ctx, CONV, constants, { A_K_FAST: 1, B_N_FAST: 0 }, (z0) => convParams(p, m, n, k, t, z0), [x, dy, ctx.dummy, target], m, n, p.groups * t.splits, t);
   return sumSplits(ctx, target, p.groups, t.splits, m * n);
 }
