@@ -7,8 +7,19 @@
 // rows / columns whose bilinear corners can land on iy / ix (inverting the affine sample map,
 // with a margin), then recomputes those samples exactly as the forward and adds the weights of
 // the corners that are this pixel.
+//
+// roi_geom runs first, one invocation per ROI: it writes the ROI's geometry (bins, sample grid)
+// and, with a fixed sampling ratio S (p.sampling > 0), its sample table: the bilinear axis of
+// every sample row (pooled_h · S) and column (pooled_w · S), p.table entries per ROI. The two
+// passes read these instead of recomputing them per element (the backward visits every ROI
+// for every input element), with the same expressions, so the same bits; and each pass then
+// inlines div_exact's loop once or twice instead of eight times, which is what made the
+// backward's compile take 13 s on SwiftShader.
 
 override WG: u32 = 256u;
+// ≥ 0 where every bin has 2^COUNT_SHIFT samples (a fixed sampling ratio that is a power of two,
+// 2 in Faster R-CNN): see div_count.
+override COUNT_SHIFT: i32 = -1;
 
 struct Roi {
   size: u32,
@@ -22,14 +33,8 @@ struct Roi {
   scale: f32,
   aligned: u32,
   batch: u32,
-  _pad: u32,
+  table: u32,   // sample-table entries per ROI: (pooled_h + pooled_w) · sampling, or 0
 }
-
-@group(0) @binding(0) var<uniform> p: Roi;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> dy: array<f32>;
-@group(0) @binding(2) var<storage, read> rois: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
 struct Geom {
   batch: i32,
@@ -42,7 +47,17 @@ struct Geom {
   count: f32,
 }
 
-fn geom(k: u32) -> Geom {
+@group(0) @binding(0) var<uniform> p: Roi;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> dy: array<f32>;
+@group(0) @binding(1) var<storage, read> rois: array<f32>;
+@group(0) @binding(2) var<storage, read> geoms: array<Geom>;
+@group(0) @binding(2) var<storage, read_write> geoms_out: array<Geom>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<storage, read_write> samples_out: array<Sample>;
+@group(0) @binding(4) var<storage, read> samples: array<Sample>;
+
+fn geom_of(k: u32) -> Geom {
   var g: Geom;
   let r = k * 5u;
   g.batch = i32(rois[r]);
@@ -98,6 +113,67 @@ fn axis(v_in: f32, size: u32) -> Axis {
   return a;
 }
 
+// div_exact(v, count): with 2^COUNT_SHIFT samples the quotient is exact (and normal, for the
+// |v| > 1e-30 that div_exact divides exactly), so a multiply gives the same bits far more
+// cheaply where the device emulates a GPU (SwiftShader runs both sides of every branch, so a
+// run-time test would not save div_exact's loop: this is a pipeline constant).
+fn div_count(v: f32, count: f32) -> f32 {
+  if (COUNT_SHIFT >= 0) {
+    let a = abs(v);
+    return select(v * ldexp(1.0, -COUNT_SHIFT), v / count, !(a > 1e-30) || a > 1e38);
+  }
+  return div_exact(v, u32(count));
+}
+
+// An Axis in a sample table; low = −1 where the sample is outside (ok = false).
+struct Sample {
+  low: i32,
+  high: i32,
+  w_low: f32,
+  w_high: f32,
+}
+
+fn pack(a: Axis) -> Sample {
+  return Sample(select(-1, a.low, a.ok), a.high, a.w_low, a.w_high);
+}
+
+// Sample `s` of bin `b` of ROI k along y (x = false) or x: from the table or computed.
+fn sample_axis(k: u32, g: Geom, along_x: bool, b: i32, s: i32) -> Axis {
+  let grid = select(g.grid_h, g.grid_w, along_x);
+  if (p.table > 0u) {
+    let t = samples[k * p.table + select(0u, p.pooled_h * u32(g.grid_h), along_x) + u32(b * grid + s)];
+    return Axis(t.low >= 0, t.low, t.high, t.w_low, t.w_high);
+  }
+  if (along_x) {
+    return axis(sample_at(g.start_w, g.bin_w, b, s, grid), p.w);
+  }
+  return axis(sample_at(g.start_h, g.bin_h, b, s, grid), p.h);
+}
+
+// One invocation per ROI (p.k of them): its geometry, and its sample table when p.table > 0.
+@compute @workgroup_size(WG)
+fn roi_geom(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let k = flat_index(gid, nwg, WG);
+  if (k >= p.k) {
+    return;
+  }
+  let g = geom_of(k);
+  geoms_out[k] = g;
+  if (p.table == 0u) {
+    return;
+  }
+  let base = k * p.table;
+  let rows = p.pooled_h * u32(g.grid_h);
+  for (var t = 0u; t < rows; t++) {
+    let b = t / u32(g.grid_h);
+    samples_out[base + t] = pack(axis(sample_at(g.start_h, g.bin_h, i32(b), i32(t - b * u32(g.grid_h)), g.grid_h), p.h));
+  }
+  for (var t = 0u; t < p.pooled_w * u32(g.grid_w); t++) {
+    let b = t / u32(g.grid_w);
+    samples_out[base + rows + t] = pack(axis(sample_at(g.start_w, g.bin_w, i32(b), i32(t - b * u32(g.grid_w)), g.grid_w), p.w));
+  }
+}
+
 @compute @workgroup_size(WG)
 fn roi_align(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = flat_index(gid, nwg, WG);
@@ -108,7 +184,7 @@ fn roi_align(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
   let ph = i32((i / p.pooled_w) % p.pooled_h);
   let c = (i / (p.pooled_w * p.pooled_h)) % p.c;
   let k = i / (p.pooled_w * p.pooled_h * p.c);
-  let g = geom(k);
+  let g = geoms[k];
   if (g.batch < 0 || u32(g.batch) >= p.batch) {
     out[i] = 0.0;
     return;
@@ -116,9 +192,9 @@ fn roi_align(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
   let base = (u32(g.batch) * p.c + c) * p.h * p.w;
   var acc = 0.0;
   for (var sy = 0; sy < g.grid_h; sy++) {
-    let ay = axis(sample_at(g.start_h, g.bin_h, ph, sy, g.grid_h), p.h);
+    let ay = sample_axis(k, g, false, ph, sy);
     for (var sx = 0; sx < g.grid_w; sx++) {
-      let ax = axis(sample_at(g.start_w, g.bin_w, pw, sx, g.grid_w), p.w);
+      let ax = sample_axis(k, g, true, pw, sx);
       if (!ay.ok || !ax.ok) {
         continue;
       }
@@ -130,7 +206,7 @@ fn roi_align(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
         + w3 * x[base + u32(ay.high) * p.w + u32(ax.low)] + w4 * x[base + u32(ay.high) * p.w + u32(ax.high)];
     }
   }
-  out[i] = div_exact(acc, u32(g.count));
+  out[i] = div_count(acc, g.count);
 }
 
 // Global sample indices (bin · grid + s) along one axis whose bilinear corners may include
@@ -164,7 +240,7 @@ fn roi_align_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
   let me_x = i32(ix);
   var acc = 0.0;
   for (var k = 0u; k < p.k; k++) {
-    let g = geom(k);
+    let g = geoms[k];
     if (g.batch != img || g.grid_h <= 0 || g.grid_w <= 0) {
       continue;
     }
@@ -173,29 +249,27 @@ fn roi_align_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
     let obase = (k * p.c + c) * p.pooled_h * p.pooled_w;
     for (var ty = ry.x; ty <= ry.y; ty++) {
       let ph = ty / g.grid_h;
-      let ay = axis(sample_at(g.start_h, g.bin_h, ph, ty - ph * g.grid_h, g.grid_h), p.h);
+      let ay = sample_axis(k, g, false, ph, ty - ph * g.grid_h);
       if (!ay.ok || (ay.low != me_y && ay.high != me_y)) {
         continue;
       }
       for (var tx = rx.x; tx <= rx.y; tx++) {
         let pw = tx / g.grid_w;
-        let ax = axis(sample_at(g.start_w, g.bin_w, pw, tx - pw * g.grid_w, g.grid_w), p.w);
+        let ax = sample_axis(k, g, true, pw, tx - pw * g.grid_w);
         if (!ax.ok || (ax.low != me_x && ax.high != me_x)) {
           continue;
         }
         let grad = dy[obase + u32(ph) * p.pooled_w + u32(pw)];
-        // The four corners in torchvision's order; coinciding corners each add their share.
-        if (ay.low == me_y && ax.low == me_x) {
-          acc += div_exact(grad * (ay.w_low * ax.w_low), u32(g.count));
-        }
-        if (ay.low == me_y && ax.high == me_x) {
-          acc += div_exact(grad * (ay.w_low * ax.w_high), u32(g.count));
-        }
-        if (ay.high == me_y && ax.low == me_x) {
-          acc += div_exact(grad * (ay.w_high * ax.w_low), u32(g.count));
-        }
-        if (ay.high == me_y && ax.high == me_x) {
-          acc += div_exact(grad * (ay.w_high * ax.w_high), u32(g.count));
+        // The four corners in torchvision's order (low/low, low/high, high/low, high/high);
+        // coinciding corners each add their share. A loop, so that div_count is inlined once.
+        for (var corner = 0u; corner < 4u; corner++) {
+          let y_low = corner < 2u;
+          let x_low = (corner & 1u) == 0u;
+          if (select(ay.high, ay.low, y_low) == me_y && select(ax.high, ax.low, x_low) == me_x) {
+            let wy = select(ay.w_high, ay.w_low, y_low);
+            let wx = select(ax.w_high, ax.w_low, x_low);
+            acc += div_count(grad * (wy * wx), g.count);
+          }
         }
       }
     }

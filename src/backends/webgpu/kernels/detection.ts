@@ -6,8 +6,9 @@ import { grid1, nextPow2, Params } from '../params.js';
 const WG = 256;
 
 const K = {
-  align: kernel('roi_align', 'roi_align', 'urrw'),
-  alignGrad: kernel('roi_align', 'roi_align_grad', 'urrw'),
+  geom: kernel('roi_align', 'roi_geom', 'urww'),
+  align: kernel('roi_align', 'roi_align', 'urrwr'),
+  alignGrad: kernel('roi_align', 'roi_align_grad', 'urrwr'),
   pool: kernel('roi_pool', 'roi_pool', 'urrww'),
   poolGrad: kernel('roi_pool', 'roi_pool_grad', 'urrrw'),
   iou: kernel('boxes', 'box_iou', 'urrw'),
@@ -16,22 +17,47 @@ const K = {
   select: kernel('boxes', 'nms_select', 'urrw'),
 };
 
+/** Sample-table entries per ROI (see shaders/roi_align.wgsl): only with a fixed sampling ratio. */
+function tableSize(p: RoiParams): number {
+  return p.samplingRatio > 0 ? (p.pooledH + p.pooledW) * Math.floor(p.samplingRatio) : 0;
+}
+
+/** log2 of the samples per bin where that is a fixed power of two, else −1 (roi_align.wgsl's COUNT_SHIFT). */
+function countShift(p: RoiParams): number {
+  const s = p.samplingRatio > 0 ? Math.floor(p.samplingRatio) : 0;
+  return s > 0 && s <= 1024 && (s & (s - 1)) === 0 ? 2 * Math.log2(s) : -1;
+}
+
 function alignParams(size: number, p: RoiParams): Params {
   return new Params()
     .u32(size, p.c, p.h, p.w, p.k, p.pooledH, p.pooledW)
     .i32(p.samplingRatio > 0 ? Math.floor(p.samplingRatio) : 0)
     .f32(p.spatialScale)
-    .u32(p.aligned ? 1 : 0, p.n, 0);
+    .u32(p.aligned ? 1 : 0, p.n, tableSize(p));
 }
 
 function poolParams(size: number, p: RoiParams): Params {
   return new Params().u32(size, p.c, p.h, p.w, p.k, p.pooledH, p.pooledW, p.n).f32(p.spatialScale).u32(0, 0, 0);
 }
 
+/**
+ * Each ROI's bins and sample grid (the Geom struct of roi_align.wgsl, 32 bytes) and its sample
+ * table (16 bytes an entry). A binding holds at least one entry, unwritten where there is none.
+ */
+function roiGeometry(ctx: GpuContext, rois: GpuBuffer, p: RoiParams): { geoms: GpuBuffer; samples: GpuBuffer; free(): void } {
+  const geoms = ctx.alloc(Math.max(1, p.k) * 32);
+  const samples = ctx.alloc(Math.max(1, p.k * tableSize(p)) * 16);
+  ctx.run(K.geom, { WG }, alignParams(0, p), [rois, geoms, samples], grid1(p.k, WG));
+  return { geoms, samples, free: () => [geoms, samples].forEach((b) => ctx.free(b)) };
+}
+
 export function roiAlign(ctx: GpuContext, x: GpuBuffer, rois: GpuBuffer, p: RoiParams): GpuBuffer {
   const size = p.k * p.c * p.pooledH * p.pooledW;
   const out = ctx.alloc(size * 4);
-  ctx.run(K.align, { WG }, alignParams(size, p), [x, rois, out], grid1(size, WG));
+  if (size === 0) return out;
+  const g = roiGeometry(ctx, rois, p);
+  ctx.run(K.align, { WG, COUNT_SHIFT: countShift(p) }, alignParams(size, p), [x, g.geoms, out, g.samples], grid1(size, WG));
+  g.free();
   return out;
 }
 
@@ -39,7 +65,10 @@ export function roiAlign(ctx: GpuContext, x: GpuBuffer, rois: GpuBuffer, p: RoiP
 export function roiAlignGrad(ctx: GpuContext, dy: GpuBuffer, rois: GpuBuffer, p: RoiParams): GpuBuffer {
   const size = p.n * p.c * p.h * p.w;
   const dx = ctx.alloc(size * 4);
-  ctx.run(K.alignGrad, { WG }, alignParams(size, p), [dy, rois, dx], grid1(size, WG));
+  if (size === 0) return dx;
+  const g = roiGeometry(ctx, rois, p);
+  ctx.run(K.alignGrad, { WG, COUNT_SHIFT: countShift(p) }, alignParams(size, p), [dy, g.geoms, dx, g.samples], grid1(size, WG));
+  g.free();
   return dx;
 }
 
