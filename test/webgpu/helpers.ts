@@ -41,7 +41,7 @@ export interface Opened {
 }
 
 /** A fresh backend, or null with the reason (throws instead when KDET_REQUIRE_WEBGPU=1). */
-export async function openBackend(opts: { flushEvery?: number } = {}): Promise<Opened> {
+export async function openBackend(opts: { flushEvery?: number; cpuEmulated?: boolean } = {}): Promise<Opened> {
   const { createWebGPUBackend } = await import('../../src/backends/webgpu/index.js');
   try {
     return { backend: (await createWebGPUBackend(opts)) as WebGPUBackend, reason: '' };

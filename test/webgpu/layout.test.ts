@@ -30,12 +30,21 @@ describe.skipIf(!o.backend)(title('webgpu layout kernels', o), () => {
       [[4, 6], [0, 1]],
       [[2, 1, 3, 1, 2, 2], [5, 4, 3, 2, 1, 0]],
     ];
-    for (const dtype of ['float32', 'int32'] as DType[]) {
-      for (const [shape, perm] of cases) {
-        const x = data(r, dtype, prod(shape));
-        const got = await down(b, b.transpose(up(b, x), shape, perm, dtype), dtype, x.length);
-        expectEqual(got, transposeRef(x, shape, perm), `transpose ${dtype} ${JSON.stringify([shape, perm])}`);
+    // A CPU-emulated device (SwiftShader) copies matrices with the strided kernel instead of
+    // the tiled one: a second backend that takes the device for the other kind checks both.
+    const other = (await openBackend({ cpuEmulated: !b.ctx.cpuEmulated })).backend!;
+    try {
+      for (const be of [b, other]) {
+        for (const dtype of ['float32', 'int32'] as DType[]) {
+          for (const [shape, perm] of cases) {
+            const x = data(r, dtype, prod(shape));
+            const got = await down(be, be.transpose(up(be, x), shape, perm, dtype), dtype, x.length);
+            expectEqual(got, transposeRef(x, shape, perm), `transpose ${dtype} ${JSON.stringify([shape, perm])} (cpuEmulated ${be.ctx.cpuEmulated})`);
+          }
+        }
       }
+    } finally {
+      other.dispose();
     }
   });
 

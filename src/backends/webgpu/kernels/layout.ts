@@ -40,7 +40,9 @@ export function transpose(ctx: GpuContext, x: GpuBuffer, shape: readonly number[
   // A (batched) matrix transpose after merging: out [batch, P, Q] reads in [batch, Q, P].
   const matrix = r >= 2 && r <= 3 && s[r - 2] === 1 && s[r - 1] === dims[r - 2] && (r === 2 || s[0] === dims[1]! * dims[2]!);
   const batch = r === 3 ? dims[0]! : 1;
-  if (matrix && batch <= 65535) {
+  // The tiled kernel stages 32×33 tiles in workgroup memory, which a CPU-emulated device takes
+  // 0.5 s to compile (see ContextOptions.cpuEmulated); the strided copy moves the same words.
+  if (matrix && batch <= 65535 && !ctx.cpuEmulated) {
     const rows = dims[r - 1]!;
     const cols = dims[r - 2]!;
     if (Math.ceil(rows / 32) <= 65535 && Math.ceil(cols / 32) <= 65535) {
