@@ -18,10 +18,21 @@ const state = {
   studentBoxesDrawn: 0,
   teacherBoxesDrawn: 0,
   loadedAt: performance.now(),
+  /** ms after load: the worker's backend is up, the models and data are loaded, the first step is done. */
+  backendMs: NaN,
+  readyMs: NaN,
   firstStepMs: NaN,
+  /** The first step's own time in the worker (s). */
+  firstStepSeconds: NaN,
+  threads: 0,
+  crossOriginIsolated: globalThis.crossOriginIsolated === true,
+  workerCrossOriginIsolated: false,
   maxFreezeMs: 0,
   /** Stalls over 50 ms: when (ms after load) and how long. */
   freezes: [] as { atMs: number; ms: number }[],
+  /** Main-thread tasks of 50 ms or more (PerformanceObserver 'longtask'): a late timer with no
+   * long task means the thread was not scheduled (a busy machine), not that this page blocked it. */
+  longTasks: [] as { atMs: number; ms: number }[],
   done: false,
   error: '',
   paused: false,
@@ -37,6 +48,16 @@ setInterval(() => {
   if (late > 50 && state.freezes.length < 50) state.freezes.push({ atMs: Math.round(now - state.loadedAt), ms: Math.round(late) });
   lastTick = now;
 }, 10);
+
+try {
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      if (state.longTasks.length < 50) state.longTasks.push({ atMs: Math.round(e.startTime - state.loadedAt), ms: Math.round(e.duration) });
+    }
+  }).observe({ type: 'longtask', buffered: true });
+} catch {
+  // No long-task timing in this browser: the late-timer measure above still runs.
+}
 
 function settings(): DemoSettings {
   const num = (id: string): number => Number(($(id) as HTMLInputElement).value);
@@ -71,7 +92,7 @@ const status = (text: string): void => void ($('status').textContent = text);
 
 function start(): void {
   worker?.terminate();
-  Object.assign(state, { steps: [], evals: [], studentBoxesDrawn: 0, teacherBoxesDrawn: 0, firstStepMs: NaN, done: false, error: '', paused: false });
+  Object.assign(state, { steps: [], evals: [], studentBoxesDrawn: 0, teacherBoxesDrawn: 0, backendMs: NaN, readyMs: NaN, firstStepMs: NaN, firstStepSeconds: NaN, done: false, error: '', paused: false });
   studentBoxes = null;
   teacherBoxes = null;
   const s = settings();
@@ -92,10 +113,14 @@ function onMessage(m: FromWorker): void {
     case 'backend':
       state.backend = m.name;
       state.backendNote = m.note;
+      state.backendMs = performance.now() - state.loadedAt;
+      state.threads = m.threads;
+      state.workerCrossOriginIsolated = m.crossOriginIsolated;
       $('backendInfo').textContent = `backend: ${m.note}`;
       $('backendInfo').className = m.name === 'webgpu' ? 'ok' : 'warn';
       break;
     case 'ready':
+      state.readyMs = performance.now() - state.loadedAt;
       classNames = m.classNames;
       images = m.images;
       $('teacherInfo').textContent = m.teacher
@@ -104,7 +129,10 @@ function onMessage(m: FromWorker): void {
       drawImages();
       break;
     case 'step':
-      if (!state.steps.length) state.firstStepMs = performance.now() - state.loadedAt;
+      if (!state.steps.length) {
+        state.firstStepMs = performance.now() - state.loadedAt;
+        state.firstStepSeconds = m.seconds;
+      }
       state.steps.push(m);
       status(`step ${m.step}: loss ${m.loss.toFixed(4)} (${m.seconds.toFixed(2)} s/step)${Number.isFinite(state.firstStepMs) ? ` — first step ${(state.firstStepMs / 1000).toFixed(1)} s after load` : ''}`);
       chartsDirty = true;

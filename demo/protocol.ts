@@ -39,7 +39,7 @@ export type ToWorker =
   | { type: 'download' };
 
 export type FromWorker =
-  | { type: 'backend'; name: string; note: string }
+  | { type: 'backend'; name: string; note: string; threads: number; crossOriginIsolated: boolean }
   | { type: 'ready'; classNames: string[]; teacher: boolean; images: ShownImage[]; seconds: number }
   | { type: 'step'; step: number; loss: number; parts: Record<string, number>; seconds: number; sinceStart: number }
   | { type: 'eval'; step: number; map50: number; perClassAP: number[]; studentBoxes: ShownBoxes[]; teacherBoxes: ShownBoxes[] | null }

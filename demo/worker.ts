@@ -88,7 +88,8 @@ async function run(s: DemoSettings): Promise<void> {
   const t0 = performance.now();
   const { backend, note } = await pickBackend(s.backend);
   setBackend(backend);
-  post({ type: 'backend', name: backend.name, note });
+  const threads = (backend as { threads?: number }).threads ?? 1;
+  post({ type: 'backend', name: backend.name, note: backend.name === 'wasm' ? `${note}, ${threads} thread${threads > 1 ? 's' : ''}` : note, threads, crossOriginIsolated: self.crossOriginIsolated === true });
 
   // Data and models. The shipped teacher learnt Fashion-MNIST scenes; on shapes (other classes)
   // the student trains alone and the page says so.

@@ -6,6 +6,14 @@ import { readFile } from 'node:fs/promises';
 import { extname, join, normalize, resolve } from 'node:path';
 import { buildDemo } from './demo-build.mjs';
 
+/**
+ * Cross-origin isolation: with these two headers the page and its workers get SharedArrayBuffer,
+ * which the wasm backend's thread pool needs (without them it runs on one thread). Every
+ * resource here is same-origin, so require-corp blocks nothing. A static host must send the
+ * same headers (scripts/demo-build.mjs writes them as a _headers file; see demo/README.md).
+ */
+export const ISOLATION_HEADERS = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
+
 const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.json': 'application/json', '.map': 'application/json', '.safetensors': 'application/octet-stream', '.wasm': 'application/wasm' };
 
 /** Serve `root` (and `/repo/` as the repository itself when `repo` is given) on `port`. */
@@ -17,9 +25,9 @@ export function serve(root, port = 8080, repo = null) {
     if (!file.startsWith(base)) return void res.writeHead(403).end();
     try {
       const body = await readFile(file);
-      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-store' }).end(body);
+      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-store', ...ISOLATION_HEADERS }).end(body);
     } catch {
-      res.writeHead(404).end('not found');
+      res.writeHead(404, ISOLATION_HEADERS).end('not found');
     }
   });
   return new Promise((ok) => server.listen(port, '127.0.0.1', () => ok(server)));
