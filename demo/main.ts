@@ -21,6 +21,8 @@ const state = {
   /** ms after load: the worker's backend is up, the models and data are loaded, the first step is done. */
   backendMs: NaN,
   readyMs: NaN,
+  /** WebGPU: the pipelines built ahead of the first step (demo/pipelines.json), and when that ended. */
+  warm: null as null | { built: number; listed: number; failed: string[]; atMs: number },
   firstStepMs: NaN,
   /** The first step's own time in the worker (s). */
   firstStepSeconds: NaN,
@@ -73,6 +75,7 @@ function settings(): DemoSettings {
     testImages: num('testImages'),
     shownImages: 4,
     teacherUrl: new URL('teacher.safetensors', location.href).href,
+    warmUp: params.get('warm') === '1',
   };
 }
 
@@ -92,7 +95,7 @@ const status = (text: string): void => void ($('status').textContent = text);
 
 function start(): void {
   worker?.terminate();
-  Object.assign(state, { steps: [], evals: [], studentBoxesDrawn: 0, teacherBoxesDrawn: 0, backendMs: NaN, readyMs: NaN, firstStepMs: NaN, firstStepSeconds: NaN, done: false, error: '', paused: false });
+  Object.assign(state, { steps: [], evals: [], studentBoxesDrawn: 0, teacherBoxesDrawn: 0, backendMs: NaN, readyMs: NaN, warm: null, firstStepMs: NaN, firstStepSeconds: NaN, done: false, error: '', paused: false });
   studentBoxes = null;
   teacherBoxes = null;
   const s = settings();
@@ -118,6 +121,9 @@ function onMessage(m: FromWorker): void {
       state.workerCrossOriginIsolated = m.crossOriginIsolated;
       $('backendInfo').textContent = `backend: ${m.note}`;
       $('backendInfo').className = m.name === 'webgpu' ? 'ok' : 'warn';
+      break;
+    case 'warm':
+      state.warm = { built: m.built, listed: m.listed, failed: m.failed, atMs: performance.now() - state.loadedAt };
       break;
     case 'ready':
       state.readyMs = performance.now() - state.loadedAt;

@@ -15,6 +15,8 @@ export interface DemoSettings {
   /** Test images drawn with boxes. */
   shownImages: number;
   teacherUrl: string;
+  /** WebGPU: build the listed pipelines while loading (demo/pipelines.json); off unless URL ?warm=1 (see demo/README.md). */
+  warmUp: boolean;
 }
 
 /** Boxes as plain arrays: [x1,y1,x2,y2]* in the image's pixels, labels 1..C. */
@@ -40,6 +42,7 @@ export type ToWorker =
 
 export type FromWorker =
   | { type: 'backend'; name: string; note: string; threads: number; crossOriginIsolated: boolean }
+  | { type: 'warm'; built: number; listed: number; failed: string[]; seconds: number }
   | { type: 'ready'; classNames: string[]; teacher: boolean; images: ShownImage[]; seconds: number }
   | { type: 'step'; step: number; loss: number; parts: Record<string, number>; seconds: number; sinceStart: number }
   | { type: 'eval'; step: number; map50: number; perClassAP: number[]; studentBoxes: ShownBoxes[]; teacherBoxes: ShownBoxes[] | null }

@@ -20,6 +20,7 @@ import { Distiller } from '../src/distillation/distiller.js';
 import { defaultDistillConfig } from '../src/distillation/config.js';
 import { loadCheckpoint, readCheckpointMetadata, saveCheckpoint } from '../src/nn/checkpoint.js';
 import type { DemoSettings, FromWorker, ShownBoxes, ToWorker } from './protocol.js';
+import pipelines from './pipelines.json';
 
 const post = (m: FromWorker, transfer: Transferable[] = []): void => (self as unknown as Worker).postMessage(m, transfer);
 
@@ -46,6 +47,22 @@ async function download(): Promise<void> {
   if (!student) return post({ type: 'error', message: 'no student yet: start training first' });
   const bytes = await saveCheckpoint(student, studentMeta);
   post({ type: 'checkpoint', bytes }, [bytes.buffer]);
+}
+
+/**
+ * WebGPU, with ?warm=1: have the GPU process build the pipelines that a training step needs
+ * (demo/pipelines.json, recorded by scripts/webgpu-first-step.ts --record from this demo's
+ * steps) while this worker loads the teacher and the data, instead of one by one during the
+ * first step. Nothing waits for it: the GPU process compiles in order before it runs the step's
+ * work. A pipeline missing from the list is built when first needed, as without the list.
+ * Off by default: on SwiftShader with two busy cores the compiles slowed the loading as much as
+ * they sped up the step (demo/README.md has the numbers).
+ */
+function warmUp(backend: Backend, t0: number): Promise<void> | null {
+  const gpu = backend as Backend & { ctx?: { cpuEmulated: boolean }; warmUp?(keys: readonly string[]): Promise<{ built: number; failed: string[] }> };
+  if (!gpu.warmUp || !gpu.ctx) return null;
+  const keys = gpu.ctx.cpuEmulated ? pipelines.cpuEmulated : pipelines.gpu;
+  return gpu.warmUp(keys).then(({ built, failed }) => post({ type: 'warm', built, listed: keys.length, failed, seconds: (performance.now() - t0) / 1000 }));
 }
 
 async function pickBackend(want: DemoSettings['backend']): Promise<{ backend: Backend; note: string }> {
@@ -90,6 +107,7 @@ async function run(s: DemoSettings): Promise<void> {
   setBackend(backend);
   const threads = (backend as { threads?: number }).threads ?? 1;
   post({ type: 'backend', name: backend.name, note: backend.name === 'wasm' ? `${note}, ${threads} thread${threads > 1 ? 's' : ''}` : note, threads, crossOriginIsolated: self.crossOriginIsolated === true });
+  if (s.warmUp) void warmUp(backend, t0);
 
   // Data and models. The shipped teacher learnt Fashion-MNIST scenes; on shapes (other classes)
   // the student trains alone and the page says so.

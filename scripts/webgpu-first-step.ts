@@ -5,16 +5,21 @@
  * a GPU:
  *
  *   XDG_RUNTIME_DIR=$(mktemp -d) VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json \
- *     node scripts/run.mjs scripts/webgpu-first-step.ts [--size 64] [--batch 1] [--steps 3] [--student] [--no-warmup] [--profile]
+ *     node scripts/run.mjs scripts/webgpu-first-step.ts [--size 64] [--batch 1] [--steps 3] [--student]
+ *       [--warm demo/pipelines.json [--warm-concurrency N]] [--record demo/pipelines.json] [--gpu-kernels] [--profile]
  *
  * The device's createShaderModule / createComputePipeline(Async) are wrapped to count and time
- * them. Prints: the backend's start, the warm-up (pipelines compiled before the first step,
- * unless --no-warmup), each step's time split into pipeline creation and the rest, the
- * distinct shader modules and pipelines, and the slowest pipelines. --student trains the
- * student alone (no teacher), as the demo does on synthetic shapes. --profile submits every
- * dispatch on its own and charges the time between consecutive completions to its kernel
- * (the queue stays full on a software GPU, so that is its execution time, roughly), and
- * prints the kernels that take the last step's time.
+ * them. Prints: the backend's start, the warm-up (with --warm: the listed pipelines built in
+ * parallel before the first step, as the demo does), each step's time split into pipeline
+ * creation and the rest, the distinct shader modules and pipelines, and the slowest pipelines.
+ * Losses print in full, so that two versions of a kernel can be checked for the same bits.
+ * --student trains the student alone (no teacher), as the demo does on synthetic shapes.
+ * --profile submits every dispatch on its own and charges the time between consecutive
+ * completions to its kernel (the queue stays full on a software GPU, so that is its execution
+ * time, roughly), and prints the kernels that take the last step's time.
+ * --record adds the pipelines that the first step built to the list in that file (its
+ * `cpuEmulated` or `gpu` part, after the kind of device; --gpu-kernels takes SwiftShader for a
+ * GPU, to record the GPU kernels' list here): that is how demo/pipelines.json is made.
  */
 import { createWebGPUBackend, type WebGPUBackend } from '../src/backends/webgpu/index.js';
 import { acquireDevice } from '../src/backends/webgpu/device.js';
@@ -28,7 +33,7 @@ import { Trainer, defaultTrainerConfig } from '../src/detection/trainer.js';
 import { Distiller } from '../src/distillation/distiller.js';
 import { defaultDistillConfig } from '../src/distillation/config.js';
 import { loadCheckpoint, readCheckpointMetadata } from '../src/nn/checkpoint.js';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 
 const argv = process.argv.slice(2);
 const opt = (name: string, def: number): number => {
@@ -39,7 +44,12 @@ const size = opt('size', 64);
 const batch = opt('batch', 1);
 const steps = opt('steps', 3);
 const studentOnly = argv.includes('--student');
-const warmup = !argv.includes('--no-warmup');
+const str = (name: string): string | null => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? argv[i + 1]! : null;
+};
+const warmFile = str('warm');
+const recordFile = str('record');
 const profile = argv.includes('--profile');
 
 // ---- instrumented device ----
@@ -80,11 +90,21 @@ device.createComputePipelineAsync = async (d: GPUComputePipelineDescriptor) => {
 };
 
 // The backend over the wrapped device (it does not own it: destroyed at the end here).
-const backend = (await createWebGPUBackend({ device })) as WebGPUBackend;
+const backend = (await createWebGPUBackend({ device, cpuEmulated: argv.includes('--gpu-kernels') ? false : undefined })) as WebGPUBackend;
 setBackend(backend);
 const tStart = performance.now();
 console.log(`adapter: ${description}`);
 console.log(`backend ready after ${(tStart - t00).toFixed(0)} ms`);
+
+// --warm: as the demo's worker does, the listed pipelines build while the models load.
+type PipelineList = { cpuEmulated?: string[]; gpu?: string[] };
+const kind = backend.ctx.cpuEmulated ? 'cpuEmulated' : 'gpu';
+let warm: { keys: string[]; c0: NodeJS.CpuUsage; done: Promise<{ built: number; failed: string[] }> } | null = null;
+if (warmFile) {
+  const keys = (JSON.parse(await readFile(warmFile, 'utf8')) as PipelineList)[kind] ?? [];
+  const concurrency = str('warm-concurrency');
+  warm = { keys, c0: process.cpuUsage(), done: backend.warmUp(keys, concurrency ? { async: true, concurrency: Number(concurrency) } : {}) };
+}
 
 // ---- the demo's models and data (demo/worker.ts) ----
 const seed = 0;
@@ -137,18 +157,19 @@ const pipelineMsBetween = (a: number, b: number): number =>
 const modulesMsBetween = (a: number, b: number): number => modules.filter((p) => p.at >= a && p.at < b).reduce((s, p) => s + p.ms, 0);
 const countBetween = (a: number, b: number): number => pipelines.filter((p) => p.at >= a && p.at < b).length;
 
-let tPrev = performance.now();
-if (warmup && 'warmUp' in backend && typeof (backend as { warmUp?: unknown }).warmUp === 'function') {
-  const w0 = performance.now();
-  const n = await (backend as unknown as { warmUp(): Promise<number> }).warmUp();
+if (warm) {
+  const { built, failed } = await warm.done;
   const w1 = performance.now();
-  console.log(`warm-up: ${n} pipelines compiled in ${(w1 - w0).toFixed(0)} ms wall (async compile spans ${asyncSpanMs.toFixed(0)} ms; ` +
-    `sum of per-pipeline async times ${pipelines.filter((p) => p.at >= w0 && p.at < w1).reduce((s, p) => s + p.ms, 0).toFixed(0)} ms)`);
-  tPrev = performance.now();
+  const c = process.cpuUsage(warm.c0);
+  console.log(`warm-up (${warmFile}, ${kind}): ${built} of ${warm.keys.length} pipelines built, done ${(w1 - tStart).toFixed(0)} ms after the backend ` +
+    `(${(w1 - tModels).toFixed(0)} ms after models and data); ${((c.user + c.system) / 1000).toFixed(0)} ms of process CPU since it began; ` +
+    `sum of per-pipeline async times ${pipelines.filter((p) => p.label.startsWith('async')).reduce((s, p) => s + p.ms, 0).toFixed(0)} ms` +
+    `${failed.length ? `; failed: ${failed.join(' ')}` : ''}`);
 }
+let tPrev = performance.now();
 const stepRows: string[] = [];
 await trainer.run({
-  onStep: (info) => {
+  onStep: async (info) => {
     const now = performance.now();
     if (profile && info.step < steps) gpuTime.clear();
     const pm = pipelineMsBetween(tPrev, now);
@@ -158,9 +179,24 @@ await trainer.run({
         `createComputePipeline ${pm.toFixed(0).padStart(6)} ms, createShaderModule ${mm.toFixed(0).padStart(4)} ms, rest ${(now - tPrev - pm - mm).toFixed(0).padStart(6)} ms)  loss ${info.loss.toFixed(4)}`,
     );
     console.log(stepRows[stepRows.length - 1]);
+    console.log(`        loss ${info.loss} ${JSON.stringify(info.parts)}`);
+    if (info.step === 1 && recordFile) await recordPipelines(recordFile);
     tPrev = performance.now();
   },
 });
+
+async function recordPipelines(file: string): Promise<void> {
+  let list: PipelineList & Record<string, unknown> = {};
+  try {
+    list = JSON.parse(await readFile(file, 'utf8')) as typeof list;
+  } catch {
+    // A new file.
+  }
+  const before = list[kind] ?? [];
+  list[kind] = [...new Set([...before, ...backend.pipelineKeys()])];
+  await writeFile(file, `${JSON.stringify(list, null, 1)}\n`);
+  console.log(`recorded ${list[kind]!.length - before.length} new ${kind} pipelines in ${file} (${list[kind]!.length} in all)`);
+}
 
 // ---- summary ----
 if (profile) {

@@ -18,6 +18,7 @@ interface DemoState {
   teacherBoxesDrawn: number;
   backendMs: number;
   readyMs: number;
+  warm: null | { built: number; listed: number; failed: string[]; atMs: number };
   firstStepMs: number;
   firstStepSeconds: number;
   threads: number;
@@ -67,7 +68,8 @@ describe('browser demo', () => {
     await page.screenshot({ path: `${ARTIFACTS}/demo-webgpu.png`, fullPage: true });
     console.log(
       `demo on WebGPU (${s.backendNote}): first step ${(s.firstStepMs / 1000).toFixed(1)} s after load ` +
-        `(backend up at ${(s.backendMs / 1000).toFixed(1)} s, teacher and data at ${(s.readyMs / 1000).toFixed(1)} s, the step itself ${s.firstStepSeconds.toFixed(1)} s), ` +
+        `(backend up at ${(s.backendMs / 1000).toFixed(1)} s, teacher and data at ${(s.readyMs / 1000).toFixed(1)} s, ` +
+        `${s.warm ? `${s.warm.built} of ${s.warm.listed} pipelines built ahead at ${(s.warm.atMs / 1000).toFixed(1)} s, ` : ''}the step itself ${s.firstStepSeconds.toFixed(1)} s), ` +
         `losses ${s.steps.map((x) => x.loss.toFixed(4)).join(' → ')}, longest main-thread freeze ${s.maxFreezeMs.toFixed(0)} ms (stalls > 50 ms at ms after load: ${JSON.stringify(s.freezes)}; long tasks: ${JSON.stringify(s.longTasks)}), ` +
         `boxes drawn: teacher ${s.teacherBoxesDrawn}, student ${s.studentBoxesDrawn}`,
     );

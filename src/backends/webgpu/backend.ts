@@ -52,6 +52,19 @@ export class WebGPUBackend implements Backend<GpuBuffer> {
     this.ctx.dispose();
   }
 
+  /**
+   * Build pipelines before their first use (see GpuContext.warmUp): pass the keys that
+   * `pipelineKeys()` listed after the same work in an earlier run. In a browser the compiles
+   * then overlap whatever this thread does next (loading a model) instead of the first step.
+   */
+  warmUp(keys: readonly string[], opts?: { async?: boolean; concurrency?: number }): Promise<{ built: number; failed: string[] }> {
+    return this.ctx.warmUp(keys, opts);
+  }
+  /** The pipelines built so far, as keys that warmUp takes. */
+  pipelineKeys(): string[] {
+    return this.ctx.pipelineKeys();
+  }
+
   // ---- elementwise ----
   fill(dtype: DType, size: number, value: number): GpuBuffer {
     return ew.fill(this.ctx, dtype, size, value);

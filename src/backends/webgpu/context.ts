@@ -1,6 +1,6 @@
 import { arrayFor, type DataArray, type DType } from '../../engine/dtype.js';
 import { KdetError } from '../../engine/errors.js';
-import { moduleSource, type Kernel, type ModuleName } from './modules.js';
+import { moduleNames, moduleSource, type Kernel, type ModuleName } from './modules.js';
 import { type Params, UNIFORM_BYTES } from './params.js';
 import { BufferPool, sizeClass } from './pool.js';
 
@@ -39,6 +39,25 @@ export interface ContextOptions {
   cpuEmulated?: boolean;
 }
 
+/** The pipeline cache's key: `module.entry|bindings|NAME=value,…` (constants sorted by name). */
+export function pipelineKey(k: Kernel, constants: Record<string, number>): string {
+  const names = Object.keys(constants).sort();
+  return `${k.module}.${k.entry}|${k.bindings}|${names.map((n) => `${n}=${constants[n]}`).join(',')}`;
+}
+
+/** The kernel and constants of a pipelineKey, or null where it does not parse. */
+export function parsePipelineKey(key: string): { kernel: Kernel; constants: Record<string, number> } | null {
+  const m = /^(\w+)\.(\w+)\|([urw]+)\|(.*)$/.exec(key);
+  if (!m || !(moduleNames as string[]).includes(m[1]!)) return null;
+  const constants: Record<string, number> = {};
+  for (const part of m[4] ? m[4].split(',') : []) {
+    const c = /^(\w+)=(-?\d+(?:\.\d+)?)$/.exec(part);
+    if (!c) return null;
+    constants[c[1]!] = Number(c[2]);
+  }
+  return { kernel: { module: m[1] as ModuleName, entry: m[2]!, bindings: m[3]! }, constants };
+}
+
 /** Whether an adapter's description names a CPU implementation of WebGPU's GPU. */
 export function isCpuAdapter(info: { vendor?: string; architecture?: string; device?: string; description?: string; isFallbackAdapter?: boolean } | undefined): boolean {
   if (!info) return false;
@@ -69,6 +88,8 @@ export class GpuContext {
   private created = 0;
   private readonly modules = new Map<ModuleName, GPUShaderModule>();
   private readonly pipelines = new Map<string, { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }>();
+  /** Pipelines being built by warmUp (createComputePipelineAsync), by key. */
+  private readonly warming = new Map<string, Promise<boolean>>();
   private readonly layouts = new Map<string, GPUBindGroupLayout>();
   private readonly flushEvery: number;
   private encoder: GPUCommandEncoder | null = null;
@@ -207,23 +228,35 @@ export class GpuContext {
     return layout;
   }
 
+  private shaderModule(name: ModuleName): GPUShaderModule {
+    let module = this.modules.get(name);
+    if (!module) {
+      module = this.device.createShaderModule({ label: name, code: moduleSource(name) });
+      this.modules.set(name, module);
+    }
+    return module;
+  }
+
+  private describe(k: Kernel, constants: Record<string, number>, key: string): { desc: GPUComputePipelineDescriptor; layout: GPUBindGroupLayout } {
+    const layout = this.bindLayout(k.bindings);
+    return {
+      desc: {
+        label: key,
+        layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+        compute: { module: this.shaderModule(k.module), entryPoint: k.entry, constants },
+      },
+      layout,
+    };
+  }
+
   private pipeline(k: Kernel, constants: Record<string, number>): { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout } {
-    const names = Object.keys(constants).sort();
-    const key = `${k.module}.${k.entry}|${k.bindings}|${names.map((n) => `${n}=${constants[n]}`).join(',')}`;
+    const key = pipelineKey(k, constants);
     let p = this.pipelines.get(key);
     if (p) return p;
-    let module = this.modules.get(k.module);
-    if (!module) {
-      module = this.device.createShaderModule({ label: k.module, code: moduleSource(k.module) });
-      this.modules.set(k.module, module);
-    }
-    const layout = this.bindLayout(k.bindings);
+    // Not built yet (or still building in warmUp: a dispatch cannot wait, so it is built here).
+    const { desc, layout } = this.describe(k, constants, key);
     this.device.pushErrorScope('validation');
-    const pipeline = this.device.createComputePipeline({
-      label: key,
-      layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
-      compute: { module, entryPoint: k.entry, constants },
-    });
+    const pipeline = this.device.createComputePipeline(desc);
     this.watch(
       this.device.popErrorScope().then((err) => {
         if (err) this.setFatal(new KdetError('webgpu', `internal error: kernel ${key} failed to build: ${err.message}`));
@@ -232,6 +265,98 @@ export class GpuContext {
     p = { pipeline, layout };
     this.pipelines.set(key, p);
     return p;
+  }
+
+  /** Keys of the pipelines built so far (see warmUp), in the order they were first needed. */
+  pipelineKeys(): string[] {
+    return [...this.pipelines.keys()];
+  }
+
+  /**
+   * Build these pipelines ahead of their first dispatch. Keys are those of `pipelineKeys()`
+   * (`module.entry|bindings|NAME=value,…`), e.g. recorded from an earlier run of the same work.
+   * A key that does not parse or does not build is reported in `failed` and otherwise ignored:
+   * it can only have been a stale guess, and a dispatch that needs a pipeline builds it as usual.
+   *
+   * `async: false` (the default) issues every build at once with createComputePipeline and
+   * resolves when the device has checked them. In a browser that call does not block: the GPU
+   * process compiles the list in order while this thread goes on (loading a model), and the
+   * first step then finds its pipelines built instead of compiling them one by one. (In Node,
+   * Dawn compiles on the calling thread, so there it only moves the cost.) `async: true` uses
+   * createComputePipelineAsync, `concurrency` builds in flight at a time: for drivers that
+   * compile on several threads. On SwiftShader it was the slower way in both Chromium (about
+   * 125 ms per pipeline even one at a time, 6.6 s for the demo's 53) and Node.
+   */
+  async warmUp(keys: readonly string[], opts: { async?: boolean; concurrency?: number } = {}): Promise<{ built: number; failed: string[] }> {
+    if (!opts.async) return this.warmUpNow(keys);
+    this.check();
+    const failed: string[] = [];
+    let built = 0;
+    const queue = [...keys];
+    const lanes = Math.max(1, Math.min(opts.concurrency ?? Infinity, queue.length));
+    const one = async (key: string): Promise<void> => {
+      if (this.pipelines.has(key)) return;
+      let job = this.warming.get(key);
+      if (!job) {
+        const spec = parsePipelineKey(key);
+        if (!spec) {
+          failed.push(key);
+          return;
+        }
+        const { desc, layout } = this.describe(spec.kernel, spec.constants, key);
+        job = this.device.createComputePipelineAsync(desc).then(
+          (pipeline) => {
+            if (!this.pipelines.has(key)) this.pipelines.set(key, { pipeline, layout });
+            return true;
+          },
+          () => false,
+        );
+        this.warming.set(key, job);
+        void job.finally(() => this.warming.delete(key));
+      }
+      if (await job) built++;
+      else failed.push(key);
+    };
+    await Promise.all(
+      Array.from({ length: lanes }, async () => {
+        for (let key = queue.shift(); key !== undefined; key = queue.shift()) await one(key);
+      }),
+    );
+    return { built, failed };
+  }
+
+  /** warmUp with createComputePipeline: every build issued now, each in its own error scope. */
+  private async warmUpNow(keys: readonly string[]): Promise<{ built: number; failed: string[] }> {
+    this.check();
+    const failed: string[] = [];
+    let built = 0;
+    const checks: Promise<void>[] = [];
+    for (const key of new Set(keys)) {
+      if (this.pipelines.has(key)) continue;
+      const spec = parsePipelineKey(key);
+      if (!spec) {
+        failed.push(key);
+        continue;
+      }
+      const { desc, layout } = this.describe(spec.kernel, spec.constants, key);
+      this.device.pushErrorScope('validation');
+      const pipeline = this.device.createComputePipeline(desc);
+      // Cached at once: a key that real code generates always builds, so a dispatch never meets
+      // one of these before its check; a listed key that fails is one no code uses.
+      this.pipelines.set(key, { pipeline, layout });
+      checks.push(
+        this.device.popErrorScope().then(
+          (err) => {
+            if (!err) return void built++;
+            failed.push(key);
+            if (this.pipelines.get(key)?.pipeline === pipeline) this.pipelines.delete(key);
+          },
+          () => void failed.push(key),
+        ),
+      );
+    }
+    await Promise.all(checks);
+    return { built, failed };
   }
 
   /**
