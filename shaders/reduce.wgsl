@@ -25,7 +25,7 @@ struct Reduce {
   chunk_len: u32,
   chunks: u32,
   col_tiles: u32,
-  _pad0: u32,
+  lanes: u32,   // reduce_direct: the LANES whose summation order it reproduces
   _pad1: u32,
 }
 
@@ -106,6 +106,45 @@ fn reduce(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: 
   if (t.lane == 0u && t.live) {
     out[out_index(t)] = vals[li];
   }
+}
+
+// reduce without workgroup memory, for CPU-emulated devices (see gemm_direct in gemm.wgsl): one
+// invocation per output column and chunk, combining in exactly the order `reduce` does with
+// LANES = p.lanes, so the same bits. Lane l's partial strides down n as there; the tree, where
+// lane l takes in lane l + s for s = LANES/2 … 1, is a pairwise merge of the lanes taken in
+// bit-reversed order (lanes 0, 4, 2, 6, 1, 5, 3, 7 for 8), each partial merged into the one
+// before it as a binary counter carries: a stack of log2 LANES + 1 partials.
+@compute @workgroup_size(64)
+fn reduce_direct(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = flat_index(gid, nwg, 64u);
+  let cols = p.outer * p.inner;
+  if (i >= p.chunks * cols) {
+    return;
+  }
+  let q = i % cols;
+  let chunk = i / cols;
+  let o = q / p.inner;
+  let col = q % p.inner;
+  let r0 = chunk * p.chunk_len;
+  let r1 = min(p.n, r0 + p.chunk_len);
+  let lanes = p.lanes;
+  let bits = countTrailingZeros(lanes);
+  var stack: array<f32, 9>;
+  var top = 0u;
+  for (var j = 0u; j < lanes; j++) {
+    let lane = (reverseBits(j) >> (31u - bits)) >> 1u;
+    var acc = identity();
+    for (var r = r0 + lane; r < r1; r += lanes) {
+      acc = combine(acc, x[(o * p.n + r) * p.inner + col]);
+    }
+    stack[top] = acc;
+    top++;
+    for (var k = j + 1u; (k & 1u) == 0u; k = k >> 1u) {
+      top--;
+      stack[top - 1u] = combine(stack[top - 1u], stack[top]);
+    }
+  }
+  out[(o * p.chunks + chunk) * p.inner + col] = stack[0];
 }
 
 // Whether candidate (bv, bi) beats (av, ai): a strictly better value, NaN over a number, or an

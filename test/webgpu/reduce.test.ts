@@ -63,6 +63,24 @@ describe.skipIf(!o.backend)(title('webgpu reductions', o), () => {
     });
   }
 
+  // CPU-emulated devices (SwiftShader) reduce without workgroup memory (reduce_direct), in the
+  // tree's order: a backend that takes the device for the other kind must give the same bits.
+  it('the workgroup tree and reduce_direct give the same bits', async () => {
+    const other = (await openBackend({ cpuEmulated: !b.ctx.cpuEmulated })).backend!;
+    try {
+      for (const op of ['sum', 'max', 'min'] as ReduceOp[]) {
+        for (const [outer, n, inner] of SHAPES) {
+          const x = randf(r, outer * n * inner, -2, 2);
+          if (x.length > 10) x[7] = op === 'sum' ? 1e30 : NaN;
+          const [p, q] = await Promise.all([b, other].map(async (be) => downF(be, be.reduce(op, up(be, x), outer, n, inner), outer * inner)));
+          expectEqual(Array.from(new Uint32Array(q!.buffer)), Array.from(new Uint32Array(p!.buffer)), `${op} ${[outer, n, inner]} bits`);
+        }
+      }
+    } finally {
+      other.dispose();
+    }
+  });
+
   it('max / min propagate NaN; sum over an empty axis is 0', async () => {
     const x = new Float32Array([1, NaN, 3, 4, 5, 6, -Infinity, 2]);
     expectEqual(await downF(b, b.reduce('max', up(b, x), 2, 4, 1), 2), [NaN, 6], 'max NaN');

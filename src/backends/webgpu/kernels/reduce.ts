@@ -6,6 +6,7 @@ import { fill } from './elementwise.js';
 
 const K = {
   reduce: kernel('reduce', 'reduce', 'urw'),
+  reduceDirect: kernel('reduce', 'reduce_direct', 'urw'),
   arg: kernel('reduce', 'arg_reduce', 'urw'),
   softmax: kernel('softmax', 'softmax', 'urw'),
 };
@@ -38,14 +39,20 @@ function plan(outer: number, n: number, inner: number, allowChunks: boolean) {
 }
 
 function params(outer: number, n: number, inner: number, pl: ReturnType<typeof plan>): Params {
-  return new Params().u32(outer, n, inner, pl.chunkLen, pl.chunks, pl.colTiles, 0, 0);
+  return new Params().u32(outer, n, inner, pl.chunkLen, pl.chunks, pl.colTiles, pl.lanes, 0);
 }
 
 export function reduce(ctx: GpuContext, op: ReduceOp, x: GpuBuffer, outer: number, n: number, inner: number): GpuBuffer {
   if (n === 0) return fill(ctx, 'float32', outer * inner, op === 'sum' ? 0 : op === 'max' ? -Infinity : Infinity);
   const pl = plan(outer, n, inner, true);
   const out = ctx.alloc(outer * pl.chunks * inner * 4);
-  ctx.run(K.reduce, { COLS: pl.cols, LANES: pl.lanes, OP: OPS[op] }, params(outer, n, inner, pl), [x, out], gridFor(pl.chunks * pl.colTiles));
+  if (ctx.cpuEmulated) {
+    // The same sums in the same order without workgroup memory (reduce.wgsl), whose per-COLS /
+    // LANES pipelines each took SwiftShader 0.1-0.25 s to compile: one pipeline per op here.
+    ctx.run(K.reduceDirect, { OP: OPS[op] }, params(outer, n, inner, pl), [x, out], gridFor(Math.ceil((pl.chunks * outer * inner) / 64)));
+  } else {
+    ctx.run(K.reduce, { COLS: pl.cols, LANES: pl.lanes, OP: OPS[op] }, params(outer, n, inner, pl), [x, out], gridFor(pl.chunks * pl.colTiles));
+  }
   if (pl.chunks === 1) return out;
   // Second pass over the per-chunk partials [outer, chunks, inner].
   const r = reduce(ctx, op, out, outer, pl.chunks, inner);
