@@ -20,6 +20,8 @@ override WG: u32 = 256u;
 // ≥ 0 where every bin has 2^COUNT_SHIFT samples (a fixed sampling ratio that is a power of two,
 // 2 in Faster R-CNN): see div_count.
 override COUNT_SHIFT: i32 = -1;
+// roi_align_grad's invocation order: see there.
+override C_FASTEST: bool = false;
 
 struct Roi {
   size: u32,
@@ -232,10 +234,21 @@ fn roi_align_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
   if (i >= p.size) {
     return;
   }
-  let ix = i % p.w;
-  let iy = (i / p.w) % p.h;
-  let c = (i / (p.w * p.h)) % p.c;
-  let img = i32(i / (p.w * p.h * p.c));
+  // With C_FASTEST (CPU-emulated devices) channels vary fastest over the invocations, the output
+  // still [n, c, h, w]: neighbouring invocations then share their pixel, hence their ROIs'
+  // sample ranges and every branch below, which a CPU running invocations in SIMD lanes
+  // (SwiftShader) needs: 1.3-1.4x faster there. Per element, the same terms in the same order.
+  var c = (i / (p.w * p.h)) % p.c;
+  var ix = i % p.w;
+  var iy = (i / p.w) % p.h;
+  var img = i32(i / (p.w * p.h * p.c));
+  if (C_FASTEST) {
+    c = i % p.c;
+    ix = (i / p.c) % p.w;
+    iy = (i / (p.c * p.w)) % p.h;
+    img = i32(i / (p.c * p.w * p.h));
+  }
+  let o = ((u32(img) * p.c + c) * p.h + iy) * p.w + ix;
   let me_y = i32(iy);
   let me_x = i32(ix);
   var acc = 0.0;
@@ -274,5 +287,5 @@ fn roi_align_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
       }
     }
   }
-  out[i] = acc;
+  out[o] = acc;
 }

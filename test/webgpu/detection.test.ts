@@ -50,6 +50,23 @@ describe.skipIf(!o.backend)(title('webgpu detection kernels', o), () => {
     });
   }
 
+  // CPU-emulated devices run the backward with channels fastest over the invocations
+  // (C_FASTEST): a backend that takes the device for the other kind must give the same bits.
+  it('roi_align backward: both invocation orders give the same bits', async () => {
+    const other = (await openBackend({ cpuEmulated: !b.ctx.cpuEmulated })).backend!;
+    try {
+      for (const [name, p] of ALIGN) {
+        const rois = makeRois(r, p.k, p.n, p.h, p.w, p.spatialScale);
+        const dy = randf(r, p.k * p.c * p.pooledH * p.pooledW);
+        const size = p.n * p.c * p.h * p.w;
+        const [x, y] = await Promise.all([b, other].map((be) => downF(be, be.roiAlignGrad(up(be, dy), up(be, rois), p), size)));
+        expectEqual(Array.from(new Uint32Array(y!.buffer)), Array.from(new Uint32Array(x!.buffer)), `${name} bits`);
+      }
+    } finally {
+      other.dispose();
+    }
+  });
+
   it('roi_align backward with samples on integer coordinates and clamped borders', async () => {
     // Boxes whose sample points land exactly on pixel centres and edges, and past the last row.
     const p = roiParams(1, 1, 5, 6, 4, [2, 2], 1, 1, false);

@@ -67,7 +67,8 @@ export function roiAlignGrad(ctx: GpuContext, dy: GpuBuffer, rois: GpuBuffer, p:
   const dx = ctx.alloc(size * 4);
   if (size === 0) return dx;
   const g = roiGeometry(ctx, rois, p);
-  ctx.run(K.alignGrad, { WG, COUNT_SHIFT: countShift(p) }, alignParams(size, p), [dy, g.geoms, dx, g.samples], grid1(size, WG));
+  const constants = { WG, COUNT_SHIFT: countShift(p), C_FASTEST: ctx.cpuEmulated ? 1 : 0 };
+  ctx.run(K.alignGrad, constants, alignParams(size, p), [dy, g.geoms, dx, g.samples], grid1(size, WG));
   g.free();
   return dx;
 }
