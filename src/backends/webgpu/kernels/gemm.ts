@@ -47,7 +47,7 @@ function tiling(m: number, n: number, k: number, batch: number, allowSplit: bool
 
 /**
  * Dispatch the GEMM core over z ∈ [0, zTotal), in slices of 65535 (the z0 uniform). `direct`
- * runs gemm_direct (no workgroup memory, 32×32 outputs per workgroup) with the same split-K, so
+ * runs gemm_direct (no workgroup memory, 64×32 outputs per workgroup) with the same split-K, so
  * the same bits come out. `constants` are the loaders'; `fast` says which axis of each operand is
  * contiguous, for the tiled kernel's staging loads.
  */
@@ -58,7 +58,7 @@ function runGemm(
 ): void {
   const direct = gemmTuning.force === 'direct' || (gemmTuning.force === null && ctx.cpuEmulated);
   const gx = direct ? Math.ceil(n / 32) : Math.ceil(n / (4 * t.tn4 * t.wx));
-  const gy = direct ? Math.ceil(m / 32) : Math.ceil(m / (t.tm * t.wy));
+  const gy = direct ? Math.ceil(m / 64) : Math.ceil(m / (t.tm * t.wy));
   if (gx > MAX_GROUPS || gy > MAX_GROUPS) {
     throw new KdetError('webgpu', `a ${m}×${n} product exceeds the dispatch limit (${MAX_GROUPS} tiles per side)`);
   }
