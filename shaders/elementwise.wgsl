@@ -227,14 +227,17 @@ fn binary(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
   var rem = i;
   var ia = 0u;
   var ib = 0u;
-  for (var d = bc.rank; d > 0u; d--) {
-    let k = d - 1u;
+  for (var k = bc.rank - 1u; k > 0u; k--) {
     let n = bc.dims[k >> 2u][k & 3u];
     let c = rem % n;
     rem = rem / n;
     ia += c * bc.s0[k >> 2u][k & 3u];
     ib += c * bc.s1[k >> 2u][k & 3u];
   }
+  // The outermost dim needs no division: i < size leaves rem < dims[0]. (A rank-1 operation,
+  // the common case after merging, divides nothing: integer division is slow on a CPU.)
+  ia += rem * bc.s0[0].x;
+  ib += rem * bc.s1[0].x;
   out3[i] = binary_op(in0[ia], in1[ib]);
 }
 
@@ -249,8 +252,7 @@ fn where_select(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
   var ic = 0u;
   var ia = 0u;
   var ib = 0u;
-  for (var d = bc.rank; d > 0u; d--) {
-    let k = d - 1u;
+  for (var k = bc.rank - 1u; k > 0u; k--) {
     let n = bc.dims[k >> 2u][k & 3u];
     let c = rem % n;
     rem = rem / n;
@@ -258,6 +260,9 @@ fn where_select(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     ia += c * bc.s1[k >> 2u][k & 3u];
     ib += c * bc.s2[k >> 2u][k & 3u];
   }
+  ic += rem * bc.s0[0].x;  // the outermost dim, as in `binary`
+  ia += rem * bc.s1[0].x;
+  ib += rem * bc.s2[0].x;
   // Non-zero (NaN included) is true; tested on the bits since NaN comparisons vary by target.
   out4[i] = select(in2[ib], in1[ia], (bitcast<u32>(in0[ic]) & 0x7fffffffu) != 0u);
 }

@@ -45,14 +45,14 @@ struct Gather {
 fn strided_offset(i: u32) -> u32 {
   var rem = i;
   var off = st.base;
-  for (var d = st.rank; d > 0u; d--) {
-    let k = d - 1u;
+  for (var k = st.rank - 1u; k > 0u; k--) {
     let n = st.dims[k >> 2u][k & 3u];
     let c = rem % n;
     rem = rem / n;
     off += c * st.strides[k >> 2u][k & 3u];
   }
-  return off;
+  // The outermost dim needs no division: i < size leaves rem < dims[0].
+  return off + rem * st.strides[0].x;
 }
 
 @compute @workgroup_size(WG)
