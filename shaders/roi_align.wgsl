@@ -47,6 +47,12 @@ struct Geom {
   grid_h: i32,
   grid_w: i32,
   count: f32,
+  // Pixels that some sample's bilinear corners reach (lowest / highest row, column), from the
+  // sample table; the whole map without one. roi_align_grad skips the ROI elsewhere.
+  reach_y0: i32,
+  reach_y1: i32,
+  reach_x0: i32,
+  reach_x1: i32,
 }
 
 @group(0) @binding(0) var<uniform> p: Roi;
@@ -80,6 +86,10 @@ fn geom_of(k: u32) -> Geom {
   g.grid_h = select(i32(ceil(g.bin_h)), p.sampling, p.sampling > 0);
   g.grid_w = select(i32(ceil(g.bin_w)), p.sampling, p.sampling > 0);
   g.count = f32(max(g.grid_h * g.grid_w, 1));
+  g.reach_y0 = 0;
+  g.reach_y1 = i32(p.h) - 1;
+  g.reach_x0 = 0;
+  g.reach_x1 = i32(p.w) - 1;
   return g;
 }
 
@@ -115,14 +125,14 @@ fn axis(v_in: f32, size: u32) -> Axis {
   return a;
 }
 
-// div_exact(v, count): with 2^COUNT_SHIFT samples the quotient is exact (and normal, for the
-// |v| > 1e-30 that div_exact divides exactly), so a multiply gives the same bits far more
-// cheaply where the device emulates a GPU (SwiftShader runs both sides of every branch, so a
-// run-time test would not save div_exact's loop: this is a pipeline constant).
+// div_exact(v, count): with 2^COUNT_SHIFT samples, v / count is v · 2^−COUNT_SHIFT exactly (as
+// IEEE rounds it, subnormals and flushing included), which is what div_exact returns, through
+// its long division for 1e-30 < |v| ≤ 1e38 and the device's division elsewhere; a multiply gives
+// those bits far more cheaply where the device emulates a GPU (SwiftShader runs both sides of
+// every branch, so a run-time test would not save div_exact's loop: this is a pipeline constant).
 fn div_count(v: f32, count: f32) -> f32 {
   if (COUNT_SHIFT >= 0) {
-    let a = abs(v);
-    return select(v * ldexp(1.0, -COUNT_SHIFT), v / count, !(a > 1e-30) || a > 1e38);
+    return v * ldexp(1.0, -COUNT_SHIFT);
   }
   return div_exact(v, u32(count));
 }
@@ -159,21 +169,37 @@ fn roi_geom(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
   if (k >= p.k) {
     return;
   }
-  let g = geom_of(k);
-  geoms_out[k] = g;
+  var g = geom_of(k);
   if (p.table == 0u) {
+    geoms_out[k] = g;
     return;
   }
   let base = k * p.table;
   let rows = p.pooled_h * u32(g.grid_h);
+  // Reach: empty (first > last) until an in-range sample is seen.
+  g.reach_y0 = i32(p.h);
+  g.reach_y1 = -1;
+  g.reach_x0 = i32(p.w);
+  g.reach_x1 = -1;
   for (var t = 0u; t < rows; t++) {
     let b = t / u32(g.grid_h);
-    samples_out[base + t] = pack(axis(sample_at(g.start_h, g.bin_h, i32(b), i32(t - b * u32(g.grid_h)), g.grid_h), p.h));
+    let a = axis(sample_at(g.start_h, g.bin_h, i32(b), i32(t - b * u32(g.grid_h)), g.grid_h), p.h);
+    samples_out[base + t] = pack(a);
+    if (a.ok) {
+      g.reach_y0 = min(g.reach_y0, a.low);
+      g.reach_y1 = max(g.reach_y1, a.high);
+    }
   }
   for (var t = 0u; t < p.pooled_w * u32(g.grid_w); t++) {
     let b = t / u32(g.grid_w);
-    samples_out[base + rows + t] = pack(axis(sample_at(g.start_w, g.bin_w, i32(b), i32(t - b * u32(g.grid_w)), g.grid_w), p.w));
+    let a = axis(sample_at(g.start_w, g.bin_w, i32(b), i32(t - b * u32(g.grid_w)), g.grid_w), p.w);
+    samples_out[base + rows + t] = pack(a);
+    if (a.ok) {
+      g.reach_x0 = min(g.reach_x0, a.low);
+      g.reach_x1 = max(g.reach_x1, a.high);
+    }
   }
+  geoms_out[k] = g;
 }
 
 @compute @workgroup_size(WG)
@@ -254,25 +280,41 @@ fn roi_align_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
   var acc = 0.0;
   for (var k = 0u; k < p.k; k++) {
     let g = geoms[k];
-    if (g.batch != img || g.grid_h <= 0 || g.grid_w <= 0) {
+    if (g.batch != img || g.grid_h <= 0 || g.grid_w <= 0 || me_y < g.reach_y0 || me_y > g.reach_y1 || me_x < g.reach_x0 || me_x > g.reach_x1) {
       continue;
     }
     let ry = sample_range(iy, p.h, g.start_h, g.bin_h, g.grid_h, p.pooled_h);
     let rx = sample_range(ix, p.w, g.start_w, g.bin_w, g.grid_w, p.pooled_w);
     let obase = (k * p.c + c) * p.pooled_h * p.pooled_w;
+    // Global sample t = bin · grid + s; (bin, s) are stepped along rather than divided out
+    // of t at every sample (integer division is slow where a CPU emulates the GPU).
+    var ph = ry.x / g.grid_h;
+    var sy = ry.x - ph * g.grid_h;
     for (var ty = ry.x; ty <= ry.y; ty++) {
-      let ph = ty / g.grid_h;
-      let ay = sample_axis(k, g, false, ph, ty - ph * g.grid_h);
+      let ay = sample_axis(k, g, false, ph, sy);
+      let this_ph = ph;
+      sy++;
+      if (sy == g.grid_h) {
+        sy = 0;
+        ph++;
+      }
       if (!ay.ok || (ay.low != me_y && ay.high != me_y)) {
         continue;
       }
+      var pw = rx.x / g.grid_w;
+      var sx = rx.x - pw * g.grid_w;
       for (var tx = rx.x; tx <= rx.y; tx++) {
-        let pw = tx / g.grid_w;
-        let ax = sample_axis(k, g, true, pw, tx - pw * g.grid_w);
+        let ax = sample_axis(k, g, true, pw, sx);
+        let this_pw = pw;
+        sx++;
+        if (sx == g.grid_w) {
+          sx = 0;
+          pw++;
+        }
         if (!ax.ok || (ax.low != me_x && ax.high != me_x)) {
           continue;
         }
-        let grad = dy[obase + u32(ph) * p.pooled_w + u32(pw)];
+        let grad = dy[obase + u32(this_ph) * p.pooled_w + u32(this_pw)];
         // The four corners in torchvision's order (low/low, low/high, high/low, high/high);
         // coinciding corners each add their share. A loop, so that div_count is inlined once.
         for (var corner = 0u; corner < 4u; corner++) {

@@ -41,11 +41,11 @@ function poolParams(size: number, p: RoiParams): Params {
 }
 
 /**
- * Each ROI's bins and sample grid (the Geom struct of roi_align.wgsl, 32 bytes) and its sample
+ * Each ROI's bins, sample grid and reach (the Geom struct of roi_align.wgsl, 48 bytes) and its sample
  * table (16 bytes an entry). A binding holds at least one entry, unwritten where there is none.
  */
 function roiGeometry(ctx: GpuContext, rois: GpuBuffer, p: RoiParams): { geoms: GpuBuffer; samples: GpuBuffer; free(): void } {
-  const geoms = ctx.alloc(Math.max(1, p.k) * 32);
+  const geoms = ctx.alloc(Math.max(1, p.k) * 48);
   const samples = ctx.alloc(Math.max(1, p.k * tableSize(p)) * 16);
   ctx.run(K.geom, { WG }, alignParams(0, p), [rois, geoms, samples], grid1(p.k, WG));
   return { geoms, samples, free: () => [geoms, samples].forEach((b) => ctx.free(b)) };
