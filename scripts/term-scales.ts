@@ -24,7 +24,7 @@ import { Distiller } from '../src/distillation/distiller.js';
 import { useBackend } from '../src/cli/backend.js';
 import { loadDetector } from '../src/cli/load-model.js';
 import { modelConfig, openDataSet } from '../src/cli/presets.js';
-import type { Parameter } from '../src/nn/module.js';
+import type { Parameter } from '../src/nn/parameter.js';
 
 const argv = process.argv.slice(2);
 const flag = (name: string, dflt: string): string => {

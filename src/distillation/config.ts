@@ -35,6 +35,13 @@ export interface DistillConfig {
   psi: number;
   /** Steps over which the distillation terms ramp linearly from 0 to full weight (0: none). */
   warmupSteps: number;
+  /**
+   * Start the student's RPN head and ROI box head from the teacher's weights (beyond the paper).
+   * Possible when both backbones end in the same channel count and the heads have the same sizes;
+   * with hints and no adaptation layer the student's features are pulled into the space those
+   * heads were trained on.
+   */
+  headsFromTeacher: boolean;
 }
 
 export function defaultDistillConfig(overrides: Partial<DistillConfig> = {}): DistillConfig {
@@ -55,6 +62,7 @@ export function defaultDistillConfig(overrides: Partial<DistillConfig> = {}): Di
     fineGrained: false,
     psi: 0.5,
     warmupSteps: 0,
+    headsFromTeacher: false,
     ...overrides,
   };
 }

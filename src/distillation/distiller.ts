@@ -55,6 +55,7 @@ export class Distiller extends Module {
     this.adapter = this.addModule('adapter', new Adapter(student.backbone.outChannels, teacher.backbone.outChannels, config.adapter, rng));
     teacher.setTrainable(false);
     teacher.eval();
+    if (config.headsFromTeacher) copyHeads(teacher, student);
   }
 
   /**
@@ -133,6 +134,23 @@ export class Distiller extends Module {
       out.hint = mul(hintLoss(adapted, t.features, { norm: cfg.hintNorm, reduction: cfg.hintReduction, mask }), cfg.gamma * ramp);
     }
     return out;
+  }
+}
+
+/** The student's RPN and box heads take copies of the teacher's weights (same names and shapes). */
+export function copyHeads(from: FasterRCNN, to: FasterRCNN): void {
+  for (const [part, src, dst] of [
+    ['RPN head', from.rpnHead, to.rpnHead],
+    ['box head', from.boxHead, to.boxHead],
+  ] as const) {
+    const mine = new Map(dst.namedParameters());
+    for (const [name, p] of src.namedParameters()) {
+      const q = mine.get(name);
+      if (!q || q.shape.join() !== p.shape.join()) {
+        throw new Error(`kdet.Distiller: headsFromTeacher needs equal heads, but the ${part}'s '${name}' is [${p.shape}] in the teacher and ${q ? `[${q.shape}]` : 'missing'} in the student`);
+      }
+      q.assign(noGrad(() => mul(p.value, 1)));
+    }
   }
 }
 

@@ -93,7 +93,9 @@ export abstract class Module {
     }
   }
 
+  /** Frees this module's parameters, then each child's through its own dispose (which may hold more than parameters). */
   dispose(): void {
-    for (const p of this.parameters()) p.dispose();
+    for (const p of this.params.values()) p.dispose();
+    for (const c of this.children.values()) c.dispose();
   }
 }

@@ -35,6 +35,7 @@ export const distillFlags = {
   'fine-grained': { type: 'boolean', default: d.fineGrained, help: 'fine-grained imitation mask (Wang et al. 2019)' },
   psi: { type: 'number', default: d.psi, help: 'ψ of the imitation mask' },
   'distill-warmup': { type: 'int', default: d.warmupSteps, help: 'steps to ramp the distillation terms in' },
+  'heads-from-teacher': { type: 'boolean', default: d.headsFromTeacher, help: 'start the student\'s RPN and box heads from the teacher\'s weights' },
   backend: { type: 'string', default: 'wasm', choices: BACKEND_NAMES, help: 'compute backend' },
   seed: { type: 'int', default: 0, help: 'seed' },
   out: { type: 'string', default: 'runs/distill', help: 'output folder' },
@@ -100,7 +101,7 @@ export async function distill(argv: string[]): Promise<void> {
     mu: f.mu, temperature: f.temperature, backgroundWeight: f['bg-weight'], nu: f.nu, margin: f.margin, gamma: f.gamma, lambda: f.lambda,
     soft: f.soft, regression: f.regression as DistillConfig['regression'], hint: f.hint, adapter: f.adapter as DistillConfig['adapter'],
     hintNorm: f['hint-norm'] as DistillConfig['hintNorm'], hintReduction: f['hint-reduction'] as DistillConfig['hintReduction'],
-    fineGrained: f['fine-grained'], psi: f.psi, warmupSteps: f['distill-warmup'],
+    fineGrained: f['fine-grained'], psi: f.psi, warmupSteps: f['distill-warmup'], headsFromTeacher: f['heads-from-teacher'],
   });
   const size = meta.data.size;
   const studentFlops = new FasterRCNN(modelConfig(f.student, meta.classNames.length), new Rng(0));
