@@ -40,6 +40,12 @@ export const MAX_PARTS = 256;
 export const MAX_THREADS = 64;
 const ARGS_BYTE = (PART_BASE + MAX_PARTS * MAX_SLOTS) * 4;
 const MAX_ARGS = 16;
+/**
+ * How long (ms) a waiting thread spins before it sleeps in Atomics.wait. Waking from the wait
+ * took 20–100 µs here, as long as a small kernel call; between the calls of a training step
+ * the gaps are mostly shorter than this, so the workers are still spinning when work comes.
+ */
+const SPIN_MS = 0.2;
 const CTRL_BYTES = ARGS_BYTE + MAX_ARGS * 8;
 const PART_BITS = 10;
 
@@ -66,9 +72,15 @@ const start = (data, post) => {
   let seen = Atomics.load(I, ${GEN});
   post({ ready: true });
   for (;;) {
+    // Spin a while before sleeping: kernel calls of a training step come back to back, and a
+    // worker woken from Atomics.wait arrives tens of microseconds late, after the calling
+    // thread has taken most of a short call's parts.
     let spins = 0;
+    let since = 0;
     while (Atomics.load(I, ${GEN}) === seen) {
-      if (++spins > 64) Atomics.wait(I, ${GEN}, seen);
+      if ((++spins & 255) !== 0) continue;
+      if (since === 0) since = performance.now();
+      else if (performance.now() - since > ${SPIN_MS}) Atomics.wait(I, ${GEN}, seen);
     }
     seen = Atomics.load(I, ${GEN});
     if (Atomics.load(I, ${EXITING}) !== 0) return;
@@ -314,10 +326,13 @@ export class ThreadPool {
     }
     // Wait for the parts workers claimed, not for the workers: one the OS has not woken yet
     // claims nothing and holds up nothing.
-    for (let spins = 0; ; spins++) {
+    let since = 0;
+    for (let spins = 1; ; spins++) {
       const d = Atomics.load(I, DONE);
       if (d >= n) break;
-      if (spins > 64) Atomics.wait(I, DONE, d);
+      if ((spins & 255) !== 0) continue;
+      if (since === 0) since = performance.now();
+      else if (performance.now() - since > SPIN_MS) Atomics.wait(I, DONE, d);
     }
     if (error) throw error;
     if (I[ERR] !== 0) throw new Error(`kdet.wasm: '${name}' failed in a worker thread`);
