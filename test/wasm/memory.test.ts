@@ -1,7 +1,8 @@
 // The JS-side allocator over linear memory: alignment, class-exact reuse, growth (with fresh
-// views), coalescing before growth, and errors for double free, foreign and stale handles.
+// views), coalescing past the growth allowance, none in a repeating pattern, and errors for double free, foreign and stale handles.
 import { describe, expect, it } from 'vitest';
 import { sizeClass, WasmHeap, type WasmBackend, type WasmBuffer } from '../../src/backends/wasm/index.js';
+import { setGrowthAllowance } from '../../src/backends/wasm/memory.js';
 import { newBackend, takeF32, upF32 } from './helpers.js';
 
 describe('sizeClass', () => {
@@ -69,7 +70,8 @@ describe('WasmHeap', () => {
     b.dispose();
   });
 
-  it('coalesces cached blocks before growing: many small frees serve one large request', async () => {
+  it('coalesces cached blocks before growing past its allowance: many small frees serve one large request', async () => {
+    setGrowthAllowance(0, 0); // no growth allowed while the cache can serve the request
     const b = await newBackend();
     const heap = heapOf(b);
     // Fill the current memory with 4 KiB blocks, free them all, then ask for one block the size of
@@ -84,6 +86,30 @@ describe('WasmHeap', () => {
     const big = b.alloc('float32', n);
     expect(heap.debugStats().memoryBytes).toBe(memoryBytes);
     b.free(big);
+    b.dispose();
+    setGrowthAllowance();
+  });
+
+  it('a repeating pattern of sizes (a training step) is served from the size classes, never merged, in bounded memory', async () => {
+    const b = await newBackend();
+    const heap = heapOf(b) as unknown as { takeCoalesced: (size: number) => number | null };
+    let merges = 0;
+    const take = heap.takeCoalesced.bind(heap);
+    heap.takeCoalesced = (size) => (merges++, take(size));
+    const sizes = [300_000, 70_000, 1_000_000, 5_000, 260_000, 2_000_000, 40_000, 700_000];
+    let peak = 0;
+    for (let step = 0; step < 6; step++) {
+      // Activations pile up in the forward pass and are freed in reverse, with temporaries between.
+      const held: WasmBuffer[] = [];
+      for (let i = 0; i < sizes.length; i++) {
+        held.push(b.alloc('float32', sizes[i]! + step)); // about, not exactly, the same sizes
+        b.free(b.alloc('float32', sizes[(i * 3) % sizes.length]!));
+        peak = Math.max(peak, b.memory().bytes);
+      }
+      while (held.length) b.free(held.pop()!);
+    }
+    expect(merges).toBe(0);
+    expect((heapOf(b)).debugStats().memoryBytes).toBeLessThanOrEqual(3 * peak + (16 << 20) + (4 << 20));
     b.dispose();
   });
 
