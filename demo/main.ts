@@ -253,4 +253,6 @@ $('pause').onclick = () => {
 };
 $('download').onclick = () => send({ type: 'download' });
 if (!('gpu' in navigator)) $('backendInfo').textContent = 'this browser has no WebGPU: training will use wasm';
-if (params.get('autostart') === '1') start();
+// Autostart in a task of its own after the first frame: starting the worker inside the page's
+// first task made that task one long (about 100 ms) freeze.
+if (params.get('autostart') === '1') requestAnimationFrame(() => setTimeout(start, 0));

@@ -70,7 +70,14 @@ async function pickBackend(want: DemoSettings['backend']): Promise<{ backend: Ba
     try {
       const { createWebGPUBackend } = await import('../src/backends/webgpu/index.js');
       const backend = await createWebGPUBackend();
-      return { backend, note: `WebGPU (${(backend as { description?: string }).description ?? 'adapter'})` };
+      const description = (backend as { description?: string }).description ?? 'adapter';
+      // A software adapter (SwiftShader, llvmpipe, WARP) runs the shaders on the CPU, several
+      // times slower than the wasm kernels on the same cores: 'auto' takes wasm there.
+      if (want === 'auto' && (backend as { ctx?: { cpuEmulated: boolean } }).ctx?.cpuEmulated) {
+        backend.dispose();
+        return { backend: await createWasmBackend(), note: `wasm: the WebGPU adapter is a software one (${description}), slower than wasm on these cores; choose WebGPU to use it anyway` };
+      }
+      return { backend, note: `WebGPU (${description})` };
     } catch (e) {
       if (want === 'webgpu') throw e;
       return { backend: await createWasmBackend(), note: `wasm: WebGPU is absent here (${(e as Error).message.split('. ')[0]})` };
