@@ -363,6 +363,13 @@ function gradFilterTransposed(): bool {
   if (gradFilterPath != 0) return gradFilterPath == 2;
   const cog = C_OUT / GROUPS;
   const k = (C_IN / GROUPS) * KH * KW;
+  // The thread pool splits a product's rows (or columns) only in parts of at least 16 rows (64
+  // columns), never its sum: when one orientation has rows enough for two parts and the other has
+  // not (a first layer: k = 27, cog = 32), take the one that splits. A rule of the shape alone,
+  // so every thread count computes the same product.
+  const splitsT = k >= 32;
+  const splitsN = cog >= 32;
+  if (splitsT != splitsN) return splitsT;
   // Both products have the same useful work k·cog; compare the padded tile areas.
   return roundUp(k, MR) * roundUp(cog, NR) < roundUp(cog, MR) * roundUp(k, NR);
 }

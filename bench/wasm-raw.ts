@@ -27,6 +27,7 @@ export interface KdetExports {
   conv2dGradFilterRange(x: number, dy: number, dw: number, params: number, scratch: number, start: number, end: number): void;
   conv2dSetGradInputPath(path: number): void;
   conv2dSetGradFilterPath(path: number): void;
+  conv2dGradFilterIsTransposed(params: number): number;
 }
 
 function decodeBase64(s: string): Uint8Array<ArrayBuffer> {

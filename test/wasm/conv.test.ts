@@ -177,6 +177,35 @@ describe('wasm conv2d', () => {
     }
   }
 
+  it('filter gradient: the orientation whose rows split in two is taken, and both orientations give the same bits', () => {
+    // A first layer, 3 → 32 (k = 27 rows transposed, 32 rows plain): only the plain product has
+    // rows for two 16-row parts. 64 → 16: only the transposed one (k = 576). The pool may then run
+    // either on several threads; both sum each element over the pixels in the same order.
+    const orientation = (s: ConvShape): number => {
+      heap.reset();
+      return ex.conv2dGradFilterIsTransposed(heap.i32s(convParamsArray(s)));
+    };
+    expect(orientation(convShape(1, 3, 16, 16, 32, 3, 3, { pad: [1, 1] }))).toBe(0);
+    expect(orientation(convShape(1, 64, 8, 8, 16, 3, 3, { pad: [1, 1] }))).toBe(1);
+    const s = convShape(2, 3, 19, 23, 32, 3, 3, { pad: [1, 1] });
+    const rng = new Rng(hashSeed('grad filter orientations'));
+    const x = randn(rng, s.n * s.cIn * s.h * s.w);
+    const dy = randn(rng, s.n * s.cOut * s.outH * s.outW);
+    const bits: Buffer[] = [];
+    for (const path of [1, 2]) {
+      heap.reset();
+      ex.conv2dSetGradFilterPath(path);
+      const params = heap.i32s(convParamsArray(s));
+      const dw = heap.alloc(s.cOut * 27 * 4);
+      ex.conv2dGradFilter(heap.upload(x), heap.upload(dy), dw, params, heap.alloc(ex.conv2dScratchBytes(2, params)));
+      const v = heap.f32(dw, s.cOut * 27).slice();
+      expect(v.every(Number.isFinite)).toBe(true);
+      bits.push(Buffer.from(v.buffer));
+    }
+    ex.conv2dSetGradFilterPath(0);
+    expect(bits[0]!.equals(bits[1]!)).toBe(true);
+  });
+
   it('is deterministic and range splits match the whole', () => {
     const s = convShape(3, 4, 9, 11, 6, 3, 3, { pad: [1, 1], groups: 2 });
     const rng = new Rng(hashSeed('conv split'));
