@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -105,5 +105,19 @@ describe('kdet end to end on a tiny model', () => {
     expect(table).toMatch(/\| full \| .* \| 1 \| /);
     expect(table).toMatch(/full distillation > student alone: .*one seed/);
     expect(JSON.parse(readFileSync(join(abl, 'ablation.json'), 'utf8')).results).toHaveLength(2);
+
+    // --jobs runs each pending run in its own process; a run's result does not depend on where it ran.
+    const inProcess = JSON.parse(readFileSync(join(abl, 'runs', 'full-s0', 'result.json'), 'utf8'));
+    rmSync(join(abl, 'runs', 'full-s0', 'result.json'));
+    const a3 = await kdet(...ab, '--seeds', '2', '--only', 'student,full', '--jobs', '2');
+    expect(a3.err).toBe('');
+    expect(a3.code).toBe(0);
+    expect(a3.out).toMatch(/3 runs, 2 at a time/);
+    for (const run of ['full-s0', 'student-s1', 'full-s1']) expect(readFileSync(join(abl, 'runs', run, 'console.log'), 'utf8')).toMatch(/mAP@0\.5/);
+    const child = JSON.parse(readFileSync(join(abl, 'runs', 'full-s0', 'result.json'), 'utf8'));
+    expect([child.map50, child.cocoAP]).toEqual([inProcess.map50, inProcess.cocoAP]);
+    expect(JSON.parse(readFileSync(join(abl, 'ablation.json'), 'utf8')).results).toHaveLength(4);
+    const bad = await kdet(...ab, '--run', 'nope-s0');
+    expect(bad.err).toMatch(/--run: expected <variant>-s<seed> with a known variant, got 'nope-s0'/);
   });
 });
