@@ -10,3 +10,4 @@ export * from './layout';
 export * from './pool';
 export * from './roi';
 export * from './boxes';
+export * from './optim';

@@ -64,6 +64,15 @@ export interface Backend<B = unknown> {
   /** softmax / log-softmax over the last axis of [rows, cols]. */
   softmax(x: B, rows: number, cols: number, log: boolean): B;
 
+  // ---- optimiser ----
+  /**
+   * One torch.optim.SGD step over `size` float32 elements, in one pass: d = g + wd·p (d = g when
+   * wd is 0); buf' = μ·buf + d, or d when `buf` is null; d = nesterov ? d + μ·buf' : buf' (when
+   * μ > 0); p' = p − lr·d. The float32 operations are those of the unfused ops, in their order.
+   * Returns new buffers (the inputs are untouched); `momentum` is null when μ is 0.
+   */
+  sgdUpdate(p: B, g: B, buf: B | null, size: number, o: SgdParams): { param: B; momentum: B | null };
+
   // ---- linear algebra ----
   /**
    * Batched matmul. a is [batchA, m, k] ([batchA, k, m] when transA), b is [batchB, k, n]
@@ -99,6 +108,13 @@ export type BinaryOp =
   | 'gt' | 'ge' | 'lt' | 'le' | 'eq' | 'ne';
 
 export type ReduceOp = 'sum' | 'max' | 'min';
+
+export interface SgdParams {
+  lr: number;
+  momentum: number;
+  weightDecay: number;
+  nesterov: boolean;
+}
 
 export interface MatmulParams {
   batchA: number;

@@ -1,5 +1,5 @@
 import type {
-  Backend, BinaryOp, Conv2dParams, MatmulParams, Pool2dParams, ReduceOp, RoiParams, UnaryOp,
+  Backend, BinaryOp, Conv2dParams, MatmulParams, Pool2dParams, ReduceOp, RoiParams, SgdParams, UnaryOp,
 } from '../../engine/backend.js';
 import type { DataArray, DType } from '../../engine/dtype.js';
 import { fmtShape } from '../../engine/errors.js';
@@ -11,6 +11,7 @@ import * as ew from './elementwise.js';
 import * as layout from './layout.js';
 import { matmul } from './linalg.js';
 import { argReduce, reduce, softmax } from './reduce.js';
+import { sgdUpdate } from './optim.js';
 import { roiAlign, roiAlignGrad, roiPool, roiPoolGrad } from './roi.js';
 
 export { RefBuffer, ReferenceBackendError } from './buffer.js';
@@ -62,6 +63,10 @@ export function createReferenceBackend(): ReferenceBackend {
     cast: (x, size, from, to) => make(ew.cast(any('cast', 'x', x, from, size), to), to),
     unary: (op: UnaryOp, x, size) => make(ew.unary(op, f32('unary', 'x', x, size))),
     clamp: (x, size, lo, hi) => make(ew.clamp(f32('clamp', 'x', x, size), lo, hi)),
+    sgdUpdate: (p, g, buf, size, o: SgdParams) => {
+      const r = sgdUpdate(f32('sgdUpdate', 'p', p, size), f32('sgdUpdate', 'g', g, size), buf === null ? null : f32('sgdUpdate', 'buf', buf, size), o);
+      return { param: make(r.param), momentum: r.momentum && make(r.momentum) };
+    },
     binary: (op: BinaryOp, a, aShape, b, bShape, outShape) =>
       make(ew.binary(op, f32(op, 'a', a, sizeOf(aShape)), aShape, f32(op, 'b', b, sizeOf(bShape)), bShape, outShape)),
     where: (cond, condShape, a, aShape, b, bShape, outShape) =>

@@ -1,5 +1,5 @@
 import type {
-  Backend, BinaryOp, Conv2dParams, MatmulParams, Pool2dParams, ReduceOp, RoiParams, UnaryOp,
+  Backend, BinaryOp, Conv2dParams, MatmulParams, Pool2dParams, ReduceOp, RoiParams, SgdParams, UnaryOp,
 } from '../../engine/backend.js';
 import type { DataArray, DType } from '../../engine/dtype.js';
 import { KdetError } from '../../engine/errors.js';
@@ -10,6 +10,7 @@ import * as ew from './elementwise.js';
 import * as layout from './layout.js';
 import type { WasmBuffer, WasmHeap } from './memory.js';
 import * as nn from './nn.js';
+import { sgdUpdate } from './optim.js';
 import * as red from './reduce.js';
 
 /**
@@ -90,6 +91,10 @@ export class WasmBackend implements Backend<WasmBuffer> {
 
   clamp(x: WasmBuffer, size: number, lo: number, hi: number): WasmBuffer {
     return ew.clamp(this.ctx, x, size, lo, hi);
+  }
+
+  sgdUpdate(p: WasmBuffer, g: WasmBuffer, buf: WasmBuffer | null, size: number, o: SgdParams): { param: WasmBuffer; momentum: WasmBuffer | null } {
+    return sgdUpdate(this.ctx, p, g, buf, size, o);
   }
 
   binary(op: BinaryOp, a: WasmBuffer, aShape: Shape, b: WasmBuffer, bShape: Shape, outShape: Shape): WasmBuffer {

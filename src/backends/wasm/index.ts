@@ -25,7 +25,7 @@ export interface WasmBackendOptions {
 /** The exports the thread pool may run (each takes a range it can be split on). */
 const POOL_KERNELS: readonly (keyof KdetWasmExports)[] = [
   'matmulSplit', 'conv2dForwardSplit', 'conv2dGradInputSplit', 'conv2dGradFilterSplit', 'fill32', 'castF32ToI32',
-  'castI32ToF32', 'unary', 'clamp', 'binary', 'where', 'reduceSum', 'reduceMax', 'reduceMin', 'softmax',
+  'castI32ToF32', 'unary', 'clamp', 'sgdUpdate', 'binary', 'where', 'reduceSum', 'reduceMax', 'reduceMin', 'softmax',
   'maxPool2dForward', 'maxPool2dBackward', 'roiAlignForward', 'roiAlignBackward', 'roiPoolForward', 'roiPoolBackward',
   'transpose2d', 'boxIou',
 ];

@@ -17,6 +17,10 @@ export interface KdetWasmExports {
   oneHot(labels: number, y: number, classes: number, start: number, end: number): void;
   unary(op: number, x: number, y: number, start: number, end: number): void;
   clamp(x: number, y: number, lo: number, hi: number, start: number, end: number): void;
+  sgdUpdate(
+    p: number, g: number, buf: number, pOut: number, bufOut: number, lr: number, momentum: number, weightDecay: number,
+    flags: number, start: number, end: number,
+  ): void;
   binary(op: number, a: number, b: number, y: number, params: number, rowStart: number, rowEnd: number): void;
   where(cond: number, a: number, b: number, y: number, params: number, rowStart: number, rowEnd: number): void;
 
@@ -82,7 +86,7 @@ export interface KdetWasmExports {
 
 /** Kernels every build must export (the GEMM/conv ones are checked when called). */
 const REQUIRED: readonly (keyof KdetWasmExports)[] = [
-  'memory', 'heapBase', 'fill32', 'castF32ToI32', 'castI32ToF32', 'oneHot', 'unary', 'clamp', 'binary', 'where',
+  'memory', 'heapBase', 'fill32', 'castF32ToI32', 'castI32ToF32', 'oneHot', 'unary', 'clamp', 'sgdUpdate', 'binary', 'where',
   'reduceSum', 'reduceMax', 'reduceMin', 'argReduce', 'softmax', 'copyStrided', 'transpose2d', 'copyRows', 'gather',
   'scatterAdd', 'maxPool2dForward', 'maxPool2dBackward', 'roiAlignForward', 'roiAlignBackward', 'roiPoolForward',
   'roiPoolBackward', 'boxIouPrepare', 'boxIou', 'nms', 'matmulSplit', 'conv2dForwardSplit', 'conv2dGradInputSplit',

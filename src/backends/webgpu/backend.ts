@@ -1,5 +1,5 @@
 import type {
-  Backend, BinaryOp, Conv2dParams, MatmulParams, Pool2dParams, ReduceOp, RoiParams, UnaryOp,
+  Backend, BinaryOp, Conv2dParams, MatmulParams, Pool2dParams, ReduceOp, RoiParams, SgdParams, UnaryOp,
 } from '../../engine/backend.js';
 import type { DataArray, DType } from '../../engine/dtype.js';
 import { KdetError } from '../../engine/errors.js';
@@ -9,6 +9,7 @@ import * as ew from './kernels/elementwise.js';
 import * as gemm from './kernels/gemm.js';
 import * as det from './kernels/detection.js';
 import * as layout from './kernels/layout.js';
+import * as optim from './kernels/optim.js';
 import * as pool from './kernels/pool2d.js';
 import * as red from './kernels/reduce.js';
 
@@ -77,6 +78,9 @@ export class WebGPUBackend implements Backend<GpuBuffer> {
   }
   clamp(x: GpuBuffer, size: number, lo: number, hi: number): GpuBuffer {
     return ew.clamp(this.ctx, x, size, lo, hi);
+  }
+  sgdUpdate(p: GpuBuffer, g: GpuBuffer, buf: GpuBuffer | null, size: number, o: SgdParams): { param: GpuBuffer; momentum: GpuBuffer | null } {
+    return optim.sgdUpdate(this.ctx, p, g, buf, size, o);
   }
   binary(op: BinaryOp, a: GpuBuffer, aShape: Shape, b: GpuBuffer, bShape: Shape, outShape: Shape): GpuBuffer {
     return ew.binary(this.ctx, op, a, aShape, b, bShape, outShape);

@@ -20,6 +20,7 @@ const MODULES = {
   roi_align: ['common', 'roi_align'],
   roi_pool: ['common', 'roi_pool'],
   boxes: ['common', 'boxes'],
+  optim: ['common', 'optim'],
 } as const;
 
 export type ModuleName = keyof typeof MODULES;

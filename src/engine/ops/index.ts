@@ -6,3 +6,4 @@ export * from './linalg.js';
 export * from './conv.js';
 export * from './nn.js';
 export * from './detection.js';
+export * from './optim.js';

@@ -1,0 +1,115 @@
+// SGD's fused update (engine/ops/optim.ts, one kernel per backend) against PyTorch's
+// torch.optim.SGD trajectories (scripts/fixtures-optim.py), against the unfused elementwise
+// formula bit for bit, its errors, and its memory.
+import { readFileSync } from 'node:fs';
+import { expect, it } from 'vitest';
+import type { Backend } from '../../src/engine/backend.js';
+import { add, memoryStats, mul, noGrad, scope, setBackend, sgdUpdate, sub, tensor, type Tensor } from '../../src/engine/index.js';
+import { Parameter, SGD } from '../../src/nn/index.js';
+import { describeEachBackend, loadBackendsUnderTest } from '../helpers/backends.js';
+
+interface SgdCase {
+  name: string;
+  opts: { lr: number; momentum?: number; weight_decay?: number; nesterov?: boolean };
+  p0: number[];
+  grads: number[][];
+  after: number[][];
+}
+const fixture = JSON.parse(readFileSync(new URL('../fixtures/nn/sgd.json', import.meta.url), 'utf8')) as { cases: SgdCase[] };
+
+let seed = 77;
+function rand(n: number, scale = 1): Float32Array {
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    out[i] = ((seed / 2 ** 32) * 2 - 1) * scale;
+  }
+  return out;
+}
+
+const read = async (t: Tensor): Promise<Float32Array> => (await t.data()) as Float32Array;
+
+describeEachBackend(await loadBackendsUnderTest(), (backend: Backend, name: string) => {
+  // The reference computes in float64, torch in float32: four steps drift by a few ulps.
+  const tol = name === 'reference' ? 2e-6 : 1e-6;
+
+  for (const c of fixture.cases) {
+    it(`torch.optim.SGD ${c.name} ${JSON.stringify(c.opts)}: 4 steps`, async () => {
+      setBackend(backend);
+      const before = memoryStats(backend);
+      const p = new Parameter(tensor(Float32Array.from(c.p0), [c.p0.length]));
+      const opt = new SGD([p], c.opts.lr, { momentum: c.opts.momentum ?? 0, weightDecay: c.opts.weight_decay ?? 0, nesterov: c.opts.nesterov ?? false });
+      for (let s = 0; s < c.grads.length; s++) {
+        const g = tensor(Float32Array.from(c.grads[s]!), [c.p0.length]);
+        opt.apply([g]);
+        g.dispose();
+        const got = await read(p.value);
+        expect(got.some(Number.isNaN)).toBe(false);
+        let worst = 0;
+        got.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - c.after[s]![i]!) / (1 + Math.abs(c.after[s]![i]!)))));
+        expect(worst, `step ${s + 1}`).toBeLessThan(tol);
+      }
+      opt.dispose();
+      p.value.dispose();
+      expect(memoryStats(backend)).toEqual(before);
+      if (c.name === 'momentum-decay' && name === 'webgpu') {
+        // The keys demo/pipelines.json lists for the trainer's SGD (momentum, weight decay), so that
+        // the demo builds them ahead of its first step.
+        const keys = (backend as unknown as { pipelineKeys(): string[] }).pipelineKeys();
+        expect(keys).toEqual(expect.arrayContaining(['optim.sgd_momentum|urrrww|FLAGS=10,WG=256', 'optim.sgd_momentum|urrrww|FLAGS=11,WG=256']));
+      }
+    });
+  }
+
+  it('equals the unfused elementwise update (wd, momentum, Nesterov), over the SIMD tail and the thread split', async () => {
+    setBackend(backend);
+    for (const n of [5, 1003, 200_003]) {
+      const [p, g, m] = [tensor(rand(n), [n]), tensor(rand(n, 4), [n]), tensor(rand(n), [n])];
+      for (const o of [
+        { lr: 0.1, momentum: 0, weightDecay: 0, nesterov: false },
+        { lr: 0.02, momentum: 0.9, weightDecay: 1e-4, nesterov: false },
+        { lr: 0.03, momentum: 0.8, weightDecay: 0.01, nesterov: true },
+      ]) {
+        for (const buf of o.momentum ? [null, m] : [null]) {
+          const fused = noGrad(() => sgdUpdate(p, g, buf, o));
+          const want = scope(() => noGrad(() => {
+            let d = o.weightDecay ? add(g, mul(p, o.weightDecay)) : g;
+            let nb: Tensor | null = null;
+            if (o.momentum) {
+              nb = buf ? add(mul(buf, o.momentum), d) : mul(d, 1);
+              d = o.nesterov ? add(d, mul(nb, o.momentum)) : nb;
+            }
+            return [sub(p, mul(d, o.lr)), nb];
+          }));
+          const [gotP, wantP] = [await read(fused.param), await read(want[0]!)];
+          if (backend.name === 'webgpu') {
+            // A GPU compiler may contract a·b + c into one fused multiply-add.
+            gotP.forEach((v, i) => expect(Math.abs(v - wantP[i]!)).toBeLessThanOrEqual(1e-6 * (1 + Math.abs(wantP[i]!))));
+          } else {
+            expect(new Uint32Array(gotP.buffer)).toEqual(new Uint32Array(wantP.buffer));
+            if (want[1]) expect(new Uint32Array((await read(fused.momentum!)).buffer)).toEqual(new Uint32Array((await read(want[1])).buffer));
+          }
+          expect(fused.momentum === null).toBe(o.momentum === 0);
+          [fused.param, fused.momentum, ...want].forEach((t) => t?.dispose());
+        }
+      }
+      [p, g, m].forEach((t) => t.dispose());
+    }
+  });
+
+  it('names the op and the argument on bad input', () => {
+    setBackend(backend);
+    const before = memoryStats(backend);
+    const p = tensor(rand(6), [2, 3]);
+    const g = tensor(rand(6), [3, 2]);
+    const ok = { lr: 0.1, momentum: 0.9, weightDecay: 0, nesterov: false };
+    expect(() => sgdUpdate(p, g, null, ok)).toThrow(/kdet\.sgdUpdate: grad has shape \[3, 2\] for param \[2, 3\]/);
+    expect(() => sgdUpdate(p, p, g, ok)).toThrow(/kdet\.sgdUpdate: momentumBuf has shape \[3, 2\] for param \[2, 3\]/);
+    expect(() => sgdUpdate(p, p, null, { ...ok, lr: -1 })).toThrow(/kdet\.sgdUpdate: lr must be a finite number ≥ 0, got -1/);
+    expect(() => sgdUpdate(p, p, null, { ...ok, momentum: Number.NaN })).toThrow(/momentum must be a finite number/);
+    expect(() => sgdUpdate(p, p, null, { ...ok, momentum: 0, nesterov: true })).toThrow(/nesterov needs momentum > 0/);
+    expect(() => sgdUpdate(p, p, p, { ...ok, momentum: 0 })).toThrow(/a momentum buffer was given with momentum 0/);
+    [p, g].forEach((t) => t.dispose());
+    expect(memoryStats(backend)).toEqual(before);
+  });
+});
