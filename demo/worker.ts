@@ -68,16 +68,17 @@ function warmUp(backend: Backend, t0: number): Promise<void> | null {
 async function pickBackend(want: DemoSettings['backend']): Promise<{ backend: Backend; note: string }> {
   if (want !== 'wasm') {
     try {
-      const { createWebGPUBackend } = await import('../src/backends/webgpu/index.js');
-      const backend = await createWebGPUBackend();
-      const description = (backend as { description?: string }).description ?? 'adapter';
-      // A software adapter (SwiftShader, llvmpipe, WARP) runs the shaders on the CPU, several
-      // times slower than the wasm kernels on the same cores: 'auto' takes wasm there.
-      if (want === 'auto' && (backend as { ctx?: { cpuEmulated: boolean } }).ctx?.cpuEmulated) {
-        backend.dispose();
-        return { backend: await createWasmBackend(), note: `wasm: the WebGPU adapter is a software one (${description}), slower than wasm on these cores; choose WebGPU to use it anyway` };
+      const { createWebGPUBackend, SoftwareAdapterError } = await import('../src/backends/webgpu/index.js');
+      try {
+        // A software adapter (SwiftShader, llvmpipe, WARP) runs the shaders on the CPU, several
+        // times slower than the wasm kernels on the same cores: 'auto' takes wasm there, and
+        // refuses it before a device is made (that costs the GPU process CPU time the page needs).
+        const backend = await createWebGPUBackend({ rejectSoftwareAdapter: want === 'auto' });
+        return { backend, note: `WebGPU (${(backend as { description?: string }).description ?? 'adapter'})` };
+      } catch (e) {
+        if (!(e instanceof SoftwareAdapterError)) throw e;
+        return { backend: await createWasmBackend(), note: `wasm: the WebGPU adapter is a software one (${e.adapter}), slower than wasm on these cores; choose WebGPU to use it anyway` };
       }
-      return { backend, note: `WebGPU (${description})` };
     } catch (e) {
       if (want === 'webgpu') throw e;
       return { backend: await createWasmBackend(), note: `wasm: WebGPU is absent here (${(e as Error).message.split('. ')[0]})` };

@@ -1,4 +1,5 @@
 import { KdetError } from '../../engine/errors.js';
+import { isCpuAdapter } from './context.js';
 
 export interface DeviceOptions {
   /** Use this device instead of requesting one (the backend then does not destroy it). */
@@ -6,6 +7,20 @@ export interface DeviceOptions {
   powerPreference?: GPUPowerPreference;
   /** Node only: options for Dawn's `create()` (e.g. 'enable-dawn-features=…'). */
   dawnFlags?: string[];
+  /**
+   * Refuse a software adapter (SwiftShader, llvmpipe, WARP: shaders run on the CPU, slower than
+   * the wasm kernels on the same cores) with a SoftwareAdapterError, before a device is
+   * requested: creating one costs the GPU process CPU time that a page starting up needs.
+   */
+  rejectSoftwareAdapter?: boolean;
+}
+
+/** The adapter is a CPU emulation and `rejectSoftwareAdapter` was set. */
+export class SoftwareAdapterError extends KdetError {
+  constructor(readonly adapter: string) {
+    super('webgpu', `the WebGPU adapter is a software one (${adapter}); rejectSoftwareAdapter was set`);
+    this.name = 'SoftwareAdapterError';
+  }
 }
 
 interface DawnModule {
@@ -62,6 +77,11 @@ export async function acquireDevice(opts: DeviceOptions): Promise<Acquired> {
     throw new KdetError('webgpu', `requesting a WebGPU adapter from ${source} failed: ${(e as Error).message}. ${NO_ADAPTER_HINT}`);
   }
   if (!adapter) throw new KdetError('webgpu', `no WebGPU adapter is available from ${source}. ${NO_ADAPTER_HINT}`);
+  const info = adapter.info;
+  const name = [info?.vendor, info?.architecture, info?.device, info?.description].filter(Boolean).join(' ');
+  if (opts.rejectSoftwareAdapter && isCpuAdapter(info)) {
+    throw new SoftwareAdapterError(`${name || 'unknown adapter'} via ${source}`);
+  }
   const limits = adapter.limits;
   let device: GPUDevice;
   try {
@@ -74,7 +94,5 @@ export async function acquireDevice(opts: DeviceOptions): Promise<Acquired> {
   } catch (e) {
     throw new KdetError('webgpu', `the WebGPU adapter from ${source} refused a device: ${(e as Error).message}`);
   }
-  const info = adapter.info;
-  const name = [info?.vendor, info?.architecture, info?.device, info?.description].filter(Boolean).join(' ');
   return { device, owned: true, description: `${name || 'unknown adapter'} via ${source}`, gpu, info };
 }

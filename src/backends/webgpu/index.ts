@@ -19,3 +19,4 @@ export async function createWebGPUBackend(opts: WebGPUBackendOptions = {}): Prom
 export { WebGPUBackend } from './backend.js';
 export { GpuBuffer } from './context.js';
 export { createBestBackend } from './fallback.js';
+export { SoftwareAdapterError } from './device.js';
