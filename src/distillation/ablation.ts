@@ -79,8 +79,30 @@ export function summarise(results: readonly RunResult[]): VariantSummary[] {
   });
 }
 
-/** The results table in Markdown, with the teacher for reference and the paper's directions checked. */
-export function ablationMarkdown(summary: readonly VariantSummary[], teacher: { map50: number; cocoAP: number } | null, setup: string): string {
+/**
+ * mAP@0.5 differences a − b seed by seed, over the seeds both variants ran. A seed fixes the
+ * student's initialisation and the data order for every variant, so these pairs cancel the
+ * seed-to-seed spread that the unpaired means carry (on these runs, larger than most effects).
+ */
+export function pairedDifferences(results: readonly RunResult[], a: string, b: string): number[] {
+  const bySeed = new Map(results.filter((r) => r.variant === b).map((r) => [r.seed, r.map50]));
+  return results.filter((r) => r.variant === a && bySeed.has(r.seed)).sort((x, y) => x.seed - y.seed).map((r) => r.map50 - bySeed.get(r.seed)!);
+}
+
+/** The paired comparison in words: mean ± std of the per-seed differences, and how many agree. */
+function pairedText(d: readonly number[]): string {
+  if (d.length < 2) return '';
+  const [m, sd] = meanStd([...d]);
+  const agree = d.filter((x) => x > 0).length;
+  const verdict = m > sd && agree === d.length ? 'reproduced' : m > 0 ? 'same direction, within the paired spread' : 'not reproduced';
+  return `; paired by seed Δ ${m >= 0 ? '+' : ''}${m.toFixed(4)} ± ${sd.toFixed(4)}, ${agree} of ${d.length} seeds in the claimed direction — paired: ${verdict}`;
+}
+
+/**
+ * The results table in Markdown, with the teacher for reference and the paper's directions
+ * checked: on the means (against the larger seed std) and, given the runs, paired by seed.
+ */
+export function ablationMarkdown(summary: readonly VariantSummary[], teacher: { map50: number; cocoAP: number } | null, setup: string, results: readonly RunResult[] = []): string {
   const by = new Map(summary.map((s) => [s.variant, s]));
   const base = by.get('student');
   // Share of the teacher–student mAP@0.5 gap a variant closes (negative: it widens it).
@@ -101,7 +123,7 @@ export function ablationMarkdown(summary: readonly VariantSummary[], teacher: { 
           : d > 0
             ? 'same direction, within seed noise'
             : 'not reproduced';
-    return `- ${claim}: ${x.map50Mean.toFixed(4)} vs ${y.map50Mean.toFixed(4)} (Δ ${d >= 0 ? '+' : ''}${d.toFixed(4)}, seed std ≤ ${noise.toFixed(4)}) — ${verdict}`;
+    return `- ${claim}: ${x.map50Mean.toFixed(4)} vs ${y.map50Mean.toFixed(4)} (Δ ${d >= 0 ? '+' : ''}${d.toFixed(4)}, seed std ≤ ${noise.toFixed(4)}) — ${verdict}${pairedText(pairedDifferences(results, a, b))}`;
   });
   const full = by.get('full');
   const gap = full && closed(full) ? `\nGap closed by the full method: ${closed(full)} of the teacher–student mAP@0.5 gap.\n` : '';

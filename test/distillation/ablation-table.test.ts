@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import { ABLATION_VARIANTS, ablationMarkdown, summarise, type RunResult } from '../../src/distillation/ablation.js';
+import { ABLATION_VARIANTS, ablationMarkdown, pairedDifferences, summarise, type RunResult } from '../../src/distillation/ablation.js';
 
 const run = (variant: string, seed: number, map50: number): RunResult => ({ variant, seed, map50, cocoAP: map50 / 2, seconds: 1, stepSeconds: 0.5 });
 
@@ -26,4 +26,21 @@ it('every ablation variant has a unique name, and the beyond-the-paper rows star
   expect(new Set(names).size).toBe(names.length);
   expect(ABLATION_VARIANTS.find((v) => v.name === 'heads-only')!.distill).toMatchObject({ soft: false, regression: 'none', hint: false, headsFromTeacher: true });
   expect(ABLATION_VARIANTS.find((v) => v.name === 'full-teacher-heads')!.distill).toMatchObject({ adapter: 'none', headsFromTeacher: true });
+});
+
+it('compares the paper’s directions paired by seed, over the seeds both variants ran', () => {
+  // Seeds move every variant together (seed 1 is good for all): unpaired, the gain hides in the
+  // spread; paired, it is there on every seed.
+  const results = [
+    run('student', 0, 0.28), run('student', 1, 0.33), run('student', 2, 0.30),
+    run('full', 0, 0.30), run('full', 1, 0.345), run('full', 2, 0.31), run('full', 3, 0.9),
+    run('soft-weighted', 0, 0.30), run('soft-weighted', 1, 0.36),
+    run('soft-unweighted', 0, 0.31), run('soft-unweighted', 1, 0.355),
+  ];
+  expect(pairedDifferences(results, 'full', 'student').map((d) => +d.toFixed(6))).toEqual([0.02, 0.015, 0.01]); // seed 3 has no partner
+  const md = ablationMarkdown(summarise(results), { map50: 0.6, cocoAP: 0.4 }, 'setup', results);
+  expect(md).toMatch(/full distillation > student alone: .* — .*; paired by seed Δ \+0\.0150 ± 0\.0050, 3 of 3 seeds in the claimed direction — paired: reproduced/);
+  expect(md).toMatch(/weighted soft CE > unweighted: .*paired by seed Δ -0\.0025 ± 0\.0106, 1 of 2 seeds in the claimed direction — paired: not reproduced/);
+  // Without the runs (or with one seed) there is no paired verdict.
+  expect(ablationMarkdown(summarise(results), null, 'setup')).not.toMatch(/paired/);
 });

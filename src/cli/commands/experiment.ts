@@ -95,10 +95,10 @@ export async function experiment(argv: string[]): Promise<void> {
   const summary = summarise(results);
   const setup = `Setup: teacher \`${f.teacher}\` (${meta.preset}), student preset \`${f.student}\`, ${meta.data.name} scenes ${meta.data.size}², ${steps} steps × batch ${f.batch}, lr ${f.lr}, evaluated on ${testLength} held-out scenes (the last step's model), up to ${seeds} seeds (0..${seeds - 1}; the table says how many finished per variant), backend ${f.backend}. Command: \`kdet experiment ablation${f.quick ? ' --quick' : ''} --steps ${steps} --seeds ${seeds}\`.`;
   const teacherRow = { map50: teacherMetrics.map50, cocoAP: teacherMetrics.cocoAP };
-  await writeAtomic(join(f.out, 'ablation.md'), ablationMarkdown(summary, teacherRow, setup));
+  await writeAtomic(join(f.out, 'ablation.md'), ablationMarkdown(summary, teacherRow, setup, results));
   await writeAtomic(join(f.out, 'ablation.svg'), ablationSvg(summary, teacherRow));
   await writeAtomic(join(f.out, 'ablation.json'), JSON.stringify({ teacher: teacherRow, summary, results }, null, 2) + '\n');
-  console.log(ablationMarkdown(summary, teacherRow, setup));
+  console.log(ablationMarkdown(summary, teacherRow, setup, results));
 }
 
 interface RunSetup {
