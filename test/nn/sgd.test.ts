@@ -7,6 +7,7 @@ import type { Backend } from '../../src/engine/backend.js';
 import { add, memoryStats, mul, noGrad, scope, setBackend, sgdUpdate, sub, tensor, type Tensor } from '../../src/engine/index.js';
 import { Parameter, SGD } from '../../src/nn/index.js';
 import { describeEachBackend, loadBackendsUnderTest } from '../helpers/backends.js';
+import { Rng, uniform } from '../helpers/random.js';
 
 interface SgdCase {
   name: string;
@@ -17,15 +18,8 @@ interface SgdCase {
 }
 const fixture = JSON.parse(readFileSync(new URL('../fixtures/nn/sgd.json', import.meta.url), 'utf8')) as { cases: SgdCase[] };
 
-let seed = 77;
-function rand(n: number, scale = 1): Float32Array {
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    seed = (seed * 1103515245 + 12345) >>> 0;
-    out[i] = ((seed / 2 ** 32) * 2 - 1) * scale;
-  }
-  return out;
-}
+const rng = new Rng('sgd');
+const rand = (n: number, scale = 1): Float32Array => Float32Array.from(uniform(rng, n, -scale, scale));
 
 const read = async (t: Tensor): Promise<Float32Array> => (await t.data()) as Float32Array;
 
