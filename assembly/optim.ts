@@ -8,6 +8,7 @@ const HAS_BUF: i32 = 1; // a momentum buffer from the previous step is given (el
 const MOMENTUM: i32 = 2; // μ > 0: keep a momentum buffer
 const NESTEROV: i32 = 4;
 const DECAY: i32 = 8; // weight decay ≠ 0 (d = g + wd·p; without it d = g exactly, even for an infinite p)
+const SCALED: i32 = 16; // g = g·scale[0] first (gradient clipping's coefficient)
 
 // @ts-ignore: decorator
 @inline function at(base: usize, i: i32): usize {
@@ -26,14 +27,16 @@ const DECAY: i32 = 8; // weight decay ≠ 0 (d = g + wd·p; without it d = g exa
 }
 
 /**
- * torch.optim.SGD over elements [start, end): d = g + wd·p; buf' = μ·buf + d (d at the first
- * step); d = nesterov ? d + μ·buf' : buf'; p' = p − lr·d. `buf` and `bufOut` are ignored
- * without the MOMENTUM flag, `buf` without HAS_BUF.
+ * torch.optim.SGD over elements [start, end): g = g·scale[0] (with SCALED); d = g + wd·p;
+ * buf' = μ·buf + d (d at the first step); d = nesterov ? d + μ·buf' : buf'; p' = p − lr·d.
+ * `buf` and `bufOut` are ignored without the MOMENTUM flag, `buf` without HAS_BUF, `scale`
+ * without SCALED.
  */
 export function sgdUpdate(
-  p: usize, g: usize, buf: usize, pOut: usize, bufOut: usize, lr: f32, momentum: f32, weightDecay: f32, flags: i32,
-  start: i32, end: i32,
+  p: usize, g: usize, buf: usize, scale: usize, pOut: usize, bufOut: usize, lr: f32, momentum: f32, weightDecay: f32,
+  flags: i32, start: i32, end: i32,
 ): void {
+  const vs = f32x4.splat(flags & SCALED ? load<f32>(scale) : 1);
   const vlr = f32x4.splat(lr);
   const vmu = f32x4.splat(momentum);
   const vwd = f32x4.splat(weightDecay);
@@ -41,13 +44,14 @@ export function sgdUpdate(
   let i = start;
   for (; i + 4 <= end; i += 4) {
     const b = flags & HAS_BUF ? v128.load(at(buf, i)) : zero;
-    v128.store(at(pOut, i), step(v128.load(at(p, i)), v128.load(at(g, i)), b, flags, vlr, vmu, vwd, bufOut, i));
+    const gv = flags & SCALED ? f32x4.mul(v128.load(at(g, i)), vs) : v128.load(at(g, i));
+    v128.store(at(pOut, i), step(v128.load(at(p, i)), gv, b, flags, vlr, vmu, vwd, bufOut, i));
   }
   // The tail one element at a time through lane 0, so that it is computed exactly as the lanes.
   for (; i < end; i++) {
     const b = flags & HAS_BUF ? f32x4.splat(load<f32>(at(buf, i))) : zero;
     const pv = f32x4.splat(load<f32>(at(p, i)));
-    const gv = f32x4.splat(load<f32>(at(g, i)));
+    const gv = flags & SCALED ? f32x4.mul(f32x4.splat(load<f32>(at(g, i))), vs) : f32x4.splat(load<f32>(at(g, i)));
     let d = flags & DECAY ? f32x4.add(gv, f32x4.mul(pv, vwd)) : gv;
     if (flags & MOMENTUM) {
       const nb = flags & HAS_BUF ? f32x4.add(f32x4.mul(b, vmu), d) : d;

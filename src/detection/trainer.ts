@@ -6,7 +6,7 @@ import { BatchLoader, type LoaderOptions } from '../data/loader.js';
 import type { AnyDataset, DetectionBatch } from '../data/types.js';
 import { loadCheckpoint, saveCheckpoint } from '../nn/checkpoint.js';
 import type { Module } from '../nn/module.js';
-import { Adam, clipGradNorm, SGD, type Optimizer } from '../nn/optim.js';
+import { Adam, clipGradCoefficient, SGD, type Optimizer } from '../nn/optim.js';
 import type { Parameter } from '../nn/parameter.js';
 import { batchToTensors } from './batch.js';
 import type { TargetBatch } from './faster-rcnn.js';
@@ -157,9 +157,11 @@ export class Trainer {
         return { loss, aux: parts };
       }, this.params.map((p) => p.value));
       images.dispose();
-      let grads = raw;
-      let normT: Tensor | null = null;
-      if (cfg.clipNorm > 0) ({ grads, norm: normT } = clipGradNorm(grads, cfg.clipNorm));
+      const grads = raw;
+      // Clipping's factor goes into the optimiser's update (fused there for SGD) rather than into
+      // a scaled copy of every gradient.
+      const clip = cfg.clipNorm > 0 ? clipGradCoefficient(grads, cfg.clipNorm) : null;
+      const normT: Tensor | null = clip?.norm ?? null;
       const loss = await value.itemAsync();
       const parts: Record<string, number> = {};
       for (const [k, t] of Object.entries(aux)) {
@@ -170,9 +172,11 @@ export class Trainer {
         value.dispose();
         grads.forEach((g) => g.dispose());
         normT?.dispose();
+        clip?.coef.dispose();
         throw new Error(`kdet.Trainer: loss is ${loss} at step ${step} (parts ${JSON.stringify(parts)}); lower the learning rate or check the data`);
       }
-      this.optimizer.apply(grads);
+      this.optimizer.apply(grads, clip ? { gradScale: clip.coef } : {});
+      clip?.coef.dispose();
       const gradNorm = normT ? await normT.itemAsync() : NaN;
       value.dispose();
       normT?.dispose();

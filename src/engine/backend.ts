@@ -66,12 +66,13 @@ export interface Backend<B = unknown> {
 
   // ---- optimiser ----
   /**
-   * One torch.optim.SGD step over `size` float32 elements, in one pass: d = g + wd·p (d = g when
+   * One torch.optim.SGD step over `size` float32 elements, in one pass: g = g·scale[0] when
+   * `scale` (one float32, the gradient clipping's coefficient) is given; d = g + wd·p (d = g when
    * wd is 0); buf' = μ·buf + d, or d when `buf` is null; d = nesterov ? d + μ·buf' : buf' (when
    * μ > 0); p' = p − lr·d. The float32 operations are those of the unfused ops, in their order.
    * Returns new buffers (the inputs are untouched); `momentum` is null when μ is 0.
    */
-  sgdUpdate(p: B, g: B, buf: B | null, size: number, o: SgdParams): { param: B; momentum: B | null };
+  sgdUpdate(p: B, g: B, buf: B | null, scale: B | null, size: number, o: SgdParams): { param: B; momentum: B | null };
 
   // ---- linear algebra ----
   /**

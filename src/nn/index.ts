@@ -3,6 +3,6 @@ export { Parameter } from './parameter.js';
 export { Module } from './module.js';
 export { Conv2d, Linear, Lambda, ReLU, MaxPool2d, Sequential, type Layer, type Conv2dLayerOptions } from './layers.js';
 export * as init from './init.js';
-export { SGD, Adam, Optimizer, clipGradNorm, type OptimizerState, type SGDOptions, type AdamOptions } from './optim.js';
+export { SGD, Adam, Optimizer, clipGradNorm, clipGradCoefficient, type OptimizerState, type SGDOptions, type AdamOptions } from './optim.js';
 export * from './safetensors.js';
 export * from './checkpoint.js';

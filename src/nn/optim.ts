@@ -20,8 +20,12 @@ export abstract class Optimizer {
     public lr: number,
   ) {}
 
-  /** Apply one update with gradients aligned to `params`; the gradients are not disposed. */
-  apply(grads: readonly Tensor[]): void {
+  /**
+   * Apply one update with gradients aligned to `params`; the gradients are not disposed.
+   * `gradScale` (one value, e.g. clipGradCoefficient's) multiplies every gradient first, inside
+   * the update where the optimiser fuses it (SGD), so no scaled copy of the gradients is made.
+   */
+  apply(grads: readonly Tensor[], opts: { gradScale?: Tensor } = {}): void {
     if (grads.length !== this.params.length) {
       throw new Error(`kdet.${this.constructor.name}.apply: ${grads.length} gradients for ${this.params.length} parameters`);
     }
@@ -32,10 +36,11 @@ export abstract class Optimizer {
       }
     });
     this.step++;
-    noGrad(() => this.params.forEach((p, i) => this.update(p, i, grads[i]!)));
+    const s = opts.gradScale ?? null;
+    noGrad(() => this.params.forEach((p, i) => this.update(p, i, grads[i]!, s)));
   }
 
-  protected abstract update(p: Parameter, index: number, grad: Tensor): void;
+  protected abstract update(p: Parameter, index: number, grad: Tensor, gradScale: Tensor | null): void;
   abstract state(): OptimizerState;
   abstract loadState(state: OptimizerState): void;
 
@@ -70,11 +75,11 @@ export class SGD extends Optimizer {
     this.momentumBuf = params.map(() => null);
   }
 
-  protected update(p: Parameter, i: number, g: Tensor): void {
+  protected update(p: Parameter, i: number, g: Tensor, gradScale: Tensor | null): void {
     const { momentum = 0, weightDecay = 0, nesterov = false } = this.opts;
     // One fused kernel per parameter (engine/ops/optim.ts): the same float32 operations as the
     // elementwise spelling, without its five or six passes over the tensor and their allocations.
-    const r = sgdUpdate(p.value, g, this.momentumBuf[i] ?? null, { lr: this.lr, momentum, weightDecay, nesterov });
+    const r = sgdUpdate(p.value, g, this.momentumBuf[i] ?? null, { lr: this.lr, momentum, weightDecay, nesterov }, gradScale);
     if (r.momentum) swap(this.momentumBuf, i, r.momentum);
     p.assign(r.param);
   }
@@ -111,10 +116,11 @@ export class Adam extends Optimizer {
     this.v = params.map(() => null);
   }
 
-  protected update(p: Parameter, i: number, g: Tensor): void {
+  protected update(p: Parameter, i: number, grad: Tensor, gradScale: Tensor | null): void {
     const { beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weightDecay = 0 } = this.opts;
     const t = this.step;
     const next = scope(() => {
+      const g = gradScale ? mul(grad, gradScale) : grad;
       const d = weightDecay ? add(g, mul(p.value, weightDecay)) : g;
       const m0 = this.m[i];
       const v0 = this.v[i];
@@ -153,20 +159,33 @@ function loadSlots(target: (Tensor | null)[], source: (Tensor | null)[] | undefi
 }
 
 /**
+ * The factor that brings the gradients' global L2 norm down to at most `maxNorm`
+ * (min(maxNorm / (norm + 1e-6), 1), as torch.nn.utils.clip_grad_norm_), and the norm before
+ * clipping, both as one-element tensors computed on the device so GPU backends need not read
+ * back. Pass `coef` to Optimizer.apply's gradScale to clip without copying the gradients.
+ */
+export function clipGradCoefficient(grads: readonly Tensor[], maxNorm: number): { coef: Tensor; norm: Tensor } {
+  return noGrad(() => {
+    const norm = scope(() => sqrt(grads.map((g) => sum(square(g))).reduce((a, b) => add(a, b))));
+    const coef = scope(() => minimum(div(maxNorm, add(norm, 1e-6)), 1));
+    return { coef, norm };
+  });
+}
+
+/**
  * Scale gradients so their global L2 norm is at most `maxNorm` (torch.nn.utils.clip_grad_norm_).
  * Returns the new gradient list (the old tensors are disposed) and the norm before clipping as a
  * tensor, computed on the device so GPU backends need not read back.
  */
 export function clipGradNorm(grads: Tensor[], maxNorm: number): { grads: Tensor[]; norm: Tensor } {
-  return noGrad(() => {
-    const norm = scope(() => sqrt(grads.map((g) => sum(square(g))).reduce((a, b) => add(a, b))));
-    const coef = scope(() => minimum(div(maxNorm, add(norm, 1e-6)), 1));
-    const clipped = grads.map((g) => {
+  const { coef, norm } = clipGradCoefficient(grads, maxNorm);
+  const clipped = noGrad(() =>
+    grads.map((g) => {
       const r = mul(g, coef);
       g.dispose();
       return r;
-    });
-    coef.dispose();
-    return { grads: clipped, norm };
-  });
+    }),
+  );
+  coef.dispose();
+  return { grads: clipped, norm };
 }

@@ -5,7 +5,8 @@ import { readFileSync } from 'node:fs';
 import { expect, it } from 'vitest';
 import type { Backend } from '../../src/engine/backend.js';
 import { add, memoryStats, mul, noGrad, scope, setBackend, sgdUpdate, sub, tensor, type Tensor } from '../../src/engine/index.js';
-import { Parameter, SGD } from '../../src/nn/index.js';
+import { Adam, Parameter, SGD } from '../../src/nn/index.js';
+import pipelines from '../../demo/pipelines.json';
 import { describeEachBackend, loadBackendsUnderTest } from '../helpers/backends.js';
 import { Rng, uniform } from '../helpers/random.js';
 
@@ -46,28 +47,24 @@ describeEachBackend(await loadBackendsUnderTest(), (backend: Backend, name: stri
       opt.dispose();
       p.value.dispose();
       expect(memoryStats(backend)).toEqual(before);
-      if (c.name === 'momentum-decay' && name === 'webgpu') {
-        // The keys demo/pipelines.json lists for the trainer's SGD (momentum, weight decay), so that
-        // the demo builds them ahead of its first step.
-        const keys = (backend as unknown as { pipelineKeys(): string[] }).pipelineKeys();
-        expect(keys).toEqual(expect.arrayContaining(['optim.sgd_momentum|urrrww|FLAGS=10,WG=256', 'optim.sgd_momentum|urrrww|FLAGS=11,WG=256']));
-      }
     });
   }
 
-  it('equals the unfused elementwise update (wd, momentum, Nesterov), over the SIMD tail and the thread split', async () => {
+  it('equals the unfused elementwise update (clipping scale, wd, momentum, Nesterov), over the SIMD tail and the thread split', async () => {
     setBackend(backend);
     for (const n of [5, 1003, 200_003]) {
       const [p, g, m] = [tensor(rand(n), [n]), tensor(rand(n, 4), [n]), tensor(rand(n), [n])];
+      const coef = tensor([0.37], []);
       for (const o of [
         { lr: 0.1, momentum: 0, weightDecay: 0, nesterov: false },
         { lr: 0.02, momentum: 0.9, weightDecay: 1e-4, nesterov: false },
         { lr: 0.03, momentum: 0.8, weightDecay: 0.01, nesterov: true },
       ]) {
-        for (const buf of o.momentum ? [null, m] : [null]) {
-          const fused = noGrad(() => sgdUpdate(p, g, buf, o));
+        for (const [buf, scale] of (o.momentum ? [null, m] : [null]).flatMap((b) => [[b, null], [b, coef]] as const)) {
+          const fused = noGrad(() => sgdUpdate(p, g, buf, o, scale));
           const want = scope(() => noGrad(() => {
-            let d = o.weightDecay ? add(g, mul(p, o.weightDecay)) : g;
+            const gs = scale ? mul(g, scale) : g;
+            let d = o.weightDecay ? add(gs, mul(p, o.weightDecay)) : gs;
             let nb: Tensor | null = null;
             if (o.momentum) {
               nb = buf ? add(mul(buf, o.momentum), d) : mul(d, 1);
@@ -87,8 +84,43 @@ describeEachBackend(await loadBackendsUnderTest(), (backend: Backend, name: stri
           [fused.param, fused.momentum, ...want].forEach((t) => t?.dispose());
         }
       }
-      [p, g, m].forEach((t) => t.dispose());
+      [p, g, m, coef].forEach((t) => t.dispose());
     }
+  });
+
+  it('the trainer’s update (momentum, weight decay, clipping scale) builds the pipelines demo/pipelines.json lists', () => {
+    if (name !== 'webgpu') return;
+    setBackend(backend);
+    const p = new Parameter(tensor(rand(40), [40]));
+    const opt = new SGD([p], 0.02, { momentum: 0.9, weightDecay: 1e-4 });
+    const [g, coef] = [tensor(rand(40), [40]), tensor([0.5], [])];
+    opt.apply([g], { gradScale: coef });
+    opt.apply([g], { gradScale: coef });
+    [g, coef, p.value].forEach((t) => t.dispose());
+    opt.dispose();
+    const keys = (backend as unknown as { pipelineKeys(): string[] }).pipelineKeys();
+    const listed = pipelines.gpu.filter((k) => k.startsWith('optim.'));
+    expect(listed.length).toBeGreaterThan(0);
+    expect(keys).toEqual(expect.arrayContaining(listed));
+  });
+
+  it('Adam applies the clipping scale as a multiplication of the gradient', async () => {
+    setBackend(backend);
+    const g = tensor(rand(33), [33]);
+    const coef = tensor([0.25], []);
+    const run = async (scaled: boolean): Promise<Float32Array> => {
+      const p = new Parameter(tensor(Float32Array.from({ length: 33 }, (_, i) => Math.sin(i + 1)), [33]));
+      const opt = new Adam([p], 0.01, { weightDecay: 0.01 });
+      const gs = scaled ? g : mul(g, coef);
+      opt.apply([gs], scaled ? { gradScale: coef } : {});
+      if (!scaled) gs.dispose();
+      const out = await read(p.value);
+      opt.dispose();
+      p.value.dispose();
+      return out;
+    };
+    expect(Array.from(await run(true))).toEqual(Array.from(await run(false)));
+    [g, coef].forEach((t) => t.dispose());
   });
 
   it('names the op and the argument on bad input', () => {
@@ -103,6 +135,7 @@ describeEachBackend(await loadBackendsUnderTest(), (backend: Backend, name: stri
     expect(() => sgdUpdate(p, p, null, { ...ok, momentum: Number.NaN })).toThrow(/momentum must be a finite number/);
     expect(() => sgdUpdate(p, p, null, { ...ok, momentum: 0, nesterov: true })).toThrow(/nesterov needs momentum > 0/);
     expect(() => sgdUpdate(p, p, p, { ...ok, momentum: 0 })).toThrow(/a momentum buffer was given with momentum 0/);
+    expect(() => sgdUpdate(p, p, null, ok, g)).toThrow(/kdet\.sgdUpdate: gradScale must hold one value, got shape \[3, 2\]/);
     [p, g].forEach((t) => t.dispose());
     expect(memoryStats(backend)).toEqual(before);
   });

@@ -141,8 +141,8 @@ for (const [label, thresholds] of [['every op split (tiny thresholds)', [1, 1, 1
         same([rand(n, 3)], (b, [x]) => [b.unary('exp', x!, n), b.unary('tanh', x!, n), b.clamp(x!, n, -0.5, 0.25), b.fill('float32', n, 0.75)], [n, n, n, n]);
         same([rand(n), rand(n)], (b, [x, y]) => b.binary('mul', x!, [n], y!, [n], [n]), [n]);
         const o = { lr: 0.05, momentum: 0.9, weightDecay: 1e-3, nesterov: true };
-        same([rand(n), rand(n), rand(n)], (b, [p, g, m]) => {
-          const r = b.sgdUpdate(p!, g!, m!, n, o);
+        same([rand(n), rand(n), rand(n), rand(1)], (b, [p, g, m, s]) => {
+          const r = b.sgdUpdate(p!, g!, m!, s!, n, o);
           return [r.param, r.momentum!];
         }, [n, n]);
         same([rand(n).map(Math.abs), rand(1)], (b, [x, y]) => b.binary('pow', x!, [n], y!, [1], [n]), [n]);

@@ -63,8 +63,9 @@ export function createReferenceBackend(): ReferenceBackend {
     cast: (x, size, from, to) => make(ew.cast(any('cast', 'x', x, from, size), to), to),
     unary: (op: UnaryOp, x, size) => make(ew.unary(op, f32('unary', 'x', x, size))),
     clamp: (x, size, lo, hi) => make(ew.clamp(f32('clamp', 'x', x, size), lo, hi)),
-    sgdUpdate: (p, g, buf, size, o: SgdParams) => {
-      const r = sgdUpdate(f32('sgdUpdate', 'p', p, size), f32('sgdUpdate', 'g', g, size), buf === null ? null : f32('sgdUpdate', 'buf', buf, size), o);
+    sgdUpdate: (p, g, buf, scale, size, o: SgdParams) => {
+      const s = scale === null ? 1 : f32('sgdUpdate', 'scale', scale, 1)[0]!;
+      const r = sgdUpdate(f32('sgdUpdate', 'p', p, size), f32('sgdUpdate', 'g', g, size), buf === null ? null : f32('sgdUpdate', 'buf', buf, size), s, o);
       return { param: make(r.param), momentum: r.momentum && make(r.momentum) };
     },
     binary: (op: BinaryOp, a, aShape, b, bShape, outShape) =>

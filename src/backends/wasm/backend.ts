@@ -93,8 +93,8 @@ export class WasmBackend implements Backend<WasmBuffer> {
     return ew.clamp(this.ctx, x, size, lo, hi);
   }
 
-  sgdUpdate(p: WasmBuffer, g: WasmBuffer, buf: WasmBuffer | null, size: number, o: SgdParams): { param: WasmBuffer; momentum: WasmBuffer | null } {
-    return sgdUpdate(this.ctx, p, g, buf, size, o);
+  sgdUpdate(p: WasmBuffer, g: WasmBuffer, buf: WasmBuffer | null, scale: WasmBuffer | null, size: number, o: SgdParams): { param: WasmBuffer; momentum: WasmBuffer | null } {
+    return sgdUpdate(this.ctx, p, g, buf, scale, size, o);
   }
 
   binary(op: BinaryOp, a: WasmBuffer, aShape: Shape, b: WasmBuffer, bShape: Shape, outShape: Shape): WasmBuffer {

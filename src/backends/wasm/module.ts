@@ -18,7 +18,7 @@ export interface KdetWasmExports {
   unary(op: number, x: number, y: number, start: number, end: number): void;
   clamp(x: number, y: number, lo: number, hi: number, start: number, end: number): void;
   sgdUpdate(
-    p: number, g: number, buf: number, pOut: number, bufOut: number, lr: number, momentum: number, weightDecay: number,
+    p: number, g: number, buf: number, scale: number, pOut: number, bufOut: number, lr: number, momentum: number, weightDecay: number,
     flags: number, start: number, end: number,
   ): void;
   binary(op: number, a: number, b: number, y: number, params: number, rowStart: number, rowEnd: number): void;

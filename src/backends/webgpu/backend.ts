@@ -79,8 +79,8 @@ export class WebGPUBackend implements Backend<GpuBuffer> {
   clamp(x: GpuBuffer, size: number, lo: number, hi: number): GpuBuffer {
     return ew.clamp(this.ctx, x, size, lo, hi);
   }
-  sgdUpdate(p: GpuBuffer, g: GpuBuffer, buf: GpuBuffer | null, size: number, o: SgdParams): { param: GpuBuffer; momentum: GpuBuffer | null } {
-    return optim.sgdUpdate(this.ctx, p, g, buf, size, o);
+  sgdUpdate(p: GpuBuffer, g: GpuBuffer, buf: GpuBuffer | null, scale: GpuBuffer | null, size: number, o: SgdParams): { param: GpuBuffer; momentum: GpuBuffer | null } {
+    return optim.sgdUpdate(this.ctx, p, g, buf, scale, size, o);
   }
   binary(op: BinaryOp, a: GpuBuffer, aShape: Shape, b: GpuBuffer, bShape: Shape, outShape: Shape): GpuBuffer {
     return ew.binary(this.ctx, op, a, aShape, b, bShape, outShape);
