@@ -24,6 +24,9 @@ export const ABLATION_VARIANTS: readonly AblationVariant[] = [
   { name: 'hint-no-adapt', description: 'hints without adaptation layer', distill: { ...OFF, hint: true, adapter: 'none' } },
   { name: 'hint-adapt', description: 'hints with a 1×1 adaptation layer', distill: { ...OFF, hint: true, adapter: '1x1' } },
   { name: 'full', description: 'weighted soft CE + bounded regression + adapted hints (the paper)', distill: {} },
+  // The full method without its hint: seed by seed, each output term alone helped and each hint
+  // hurt (results/ablation.md), so this row asks whether the hint is what holds the full method back.
+  { name: 'soft-bounded', description: 'weighted soft CE + bounded regression, no hint', distill: { ...OFF, soft: true, regression: 'bounded' } },
   // Wang et al.'s imitation loss sums over channels (÷ 2·N_p locations), about C = 128× the
   // per-element mean hint: at γ = 0.5 its backbone gradient is 150–380× the hard CE's
   // (results/term-scales.md). Their weight, 0.01, brings it to the mean hint's scale.
