@@ -2,6 +2,7 @@
 // elementwise ops (each a full read and write of the tensor, and an allocation) that spell it
 // with tensors. The float32 operations are the unfused ops' own, in the same order, so the fused
 // and unfused updates give the same bits.
+import { loadTail, storeTail } from './simd-math';
 
 /** Flags of sgdUpdate. */
 const HAS_BUF: i32 = 1; // a momentum buffer from the previous step is given (else buf' = d)
@@ -15,15 +16,17 @@ const SCALED: i32 = 16; // g = g·scale[0] first (gradient clipping's coefficien
   return base + (<usize>i << 2);
 }
 
+const ZERO = f32x4.splat(0);
+
 // @ts-ignore: decorator
-@inline function step(p: v128, g: v128, b: v128, flags: i32, lr: v128, mu: v128, wd: v128, bufOut: usize, i: i32): v128 {
-  let d = flags & DECAY ? f32x4.add(g, f32x4.mul(p, wd)) : g;
-  if (flags & MOMENTUM) {
-    const nb = flags & HAS_BUF ? f32x4.add(f32x4.mul(b, mu), d) : d;
-    v128.store(at(bufOut, i), nb);
-    d = flags & NESTEROV ? f32x4.add(d, f32x4.mul(nb, mu)) : nb;
-  }
-  return f32x4.sub(p, f32x4.mul(d, lr));
+@inline function load4(p: usize, count: i32): v128 {
+  return count == 4 ? v128.load(p) : loadTail(p, count, ZERO);
+}
+
+// @ts-ignore: decorator
+@inline function store4(p: usize, count: i32, v: v128): void {
+  if (count == 4) v128.store(p, v);
+  else storeTail(p, count, v);
 }
 
 /**
@@ -40,24 +43,25 @@ export function sgdUpdate(
   const vlr = f32x4.splat(lr);
   const vmu = f32x4.splat(momentum);
   const vwd = f32x4.splat(weightDecay);
-  const zero = f32x4.splat(0);
   let i = start;
-  for (; i + 4 <= end; i += 4) {
-    const b = flags & HAS_BUF ? v128.load(at(buf, i)) : zero;
-    const gv = flags & SCALED ? f32x4.mul(v128.load(at(g, i)), vs) : v128.load(at(g, i));
-    v128.store(at(pOut, i), step(v128.load(at(p, i)), gv, b, flags, vlr, vmu, vwd, bufOut, i));
+  for (; i + 4 <= end; i += 4) lanes(p, g, buf, pOut, bufOut, vs, vlr, vmu, vwd, flags, i, 4);
+  // The last 1-3 elements in the low lanes of one vector: computed exactly as full lanes are.
+  if (i < end) lanes(p, g, buf, pOut, bufOut, vs, vlr, vmu, vwd, flags, i, end - i);
+}
+
+/** The update of elements i .. i + count (count 1..4; 4 reads and writes whole vectors). */
+// @ts-ignore: decorator
+@inline function lanes(
+  p: usize, g: usize, buf: usize, pOut: usize, bufOut: usize, vs: v128, lr: v128, mu: v128, wd: v128, flags: i32,
+  i: i32, count: i32,
+): void {
+  const pv = load4(at(p, i), count);
+  const gv = flags & SCALED ? f32x4.mul(load4(at(g, i), count), vs) : load4(at(g, i), count);
+  let d = flags & DECAY ? f32x4.add(gv, f32x4.mul(pv, wd)) : gv;
+  if (flags & MOMENTUM) {
+    const nb = flags & HAS_BUF ? f32x4.add(f32x4.mul(load4(at(buf, i), count), mu), d) : d;
+    store4(at(bufOut, i), count, nb);
+    d = flags & NESTEROV ? f32x4.add(d, f32x4.mul(nb, mu)) : nb;
   }
-  // The tail one element at a time through lane 0, so that it is computed exactly as the lanes.
-  for (; i < end; i++) {
-    const b = flags & HAS_BUF ? f32x4.splat(load<f32>(at(buf, i))) : zero;
-    const pv = f32x4.splat(load<f32>(at(p, i)));
-    const gv = flags & SCALED ? f32x4.mul(f32x4.splat(load<f32>(at(g, i))), vs) : f32x4.splat(load<f32>(at(g, i)));
-    let d = flags & DECAY ? f32x4.add(gv, f32x4.mul(pv, vwd)) : gv;
-    if (flags & MOMENTUM) {
-      const nb = flags & HAS_BUF ? f32x4.add(f32x4.mul(b, vmu), d) : d;
-      store<f32>(at(bufOut, i), f32x4.extract_lane(nb, 0));
-      d = flags & NESTEROV ? f32x4.add(d, f32x4.mul(nb, vmu)) : nb;
-    }
-    store<f32>(at(pOut, i), f32x4.extract_lane(f32x4.sub(pv, f32x4.mul(d, vlr)), 0));
-  }
+  store4(at(pOut, i), count, f32x4.sub(pv, f32x4.mul(d, lr)));
 }

@@ -151,17 +151,15 @@ export class Trainer {
       const lr = learningRate(cfg.schedule, this.step);
       this.optimizer.lr = lr;
       const step = this.step;
-      const { value, grads: raw, aux } = await valueAndGradsAsync(async (): Promise<LossWithAux> => {
+      const { value, grads, aux } = await valueAndGradsAsync(async (): Promise<LossWithAux> => {
         const parts = await this.loss(images, targets, this.rng, step);
         const loss = Object.values(parts).reduce((a, b) => add(a, b));
         return { loss, aux: parts };
       }, this.params.map((p) => p.value));
       images.dispose();
-      const grads = raw;
       // Clipping's factor goes into the optimiser's update (fused there for SGD) rather than into
       // a scaled copy of every gradient.
       const clip = cfg.clipNorm > 0 ? clipGradCoefficient(grads, cfg.clipNorm) : null;
-      const normT: Tensor | null = clip?.norm ?? null;
       const loss = await value.itemAsync();
       const parts: Record<string, number> = {};
       for (const [k, t] of Object.entries(aux)) {
@@ -171,15 +169,15 @@ export class Trainer {
       if (!Number.isFinite(loss)) {
         value.dispose();
         grads.forEach((g) => g.dispose());
-        normT?.dispose();
+        clip?.norm.dispose();
         clip?.coef.dispose();
         throw new Error(`kdet.Trainer: loss is ${loss} at step ${step} (parts ${JSON.stringify(parts)}); lower the learning rate or check the data`);
       }
       this.optimizer.apply(grads, clip ? { gradScale: clip.coef } : {});
       clip?.coef.dispose();
-      const gradNorm = normT ? await normT.itemAsync() : NaN;
+      const gradNorm = clip ? await clip.norm.itemAsync() : NaN;
       value.dispose();
-      normT?.dispose();
+      clip?.norm.dispose();
       grads.forEach((g) => g.dispose());
       this.step++;
       await hooks.onStep?.({ step: this.step, lr, loss, parts, gradNorm, seconds: (performance.now() - t0) / 1000, images: batch.shape[0] });

@@ -1,7 +1,8 @@
 // rejectSoftwareAdapter: a software adapter is refused by name before a device is requested (the
 // demo's 'auto' then takes wasm without making the GPU process build a device it will not use);
-// a hardware one, or the option unset, goes on to a device. navigator.gpu is stubbed here: Dawn
-// itself does not survive several devices made and dropped in one test process.
+// a hardware one, or the option unset, goes on to a device. navigator.gpu is stubbed here: with
+// Dawn, a test file that made and dropped a device, then made another, crashed or hung its test
+// process in four of five runs on this machine (2026-11-29).
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SoftwareAdapterError, createWebGPUBackend } from '../../src/backends/webgpu/index.js';
 

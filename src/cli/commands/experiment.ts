@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, open, readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { existsSync } from 'node:fs';
 import { evaluateDetector } from '../../detection/evaluate.js';
 import { ABLATION_VARIANTS, ablationMarkdown, ablationSvg, summarise, type RunResult } from '../../distillation/ablation.js';
 import { defaultDistillConfig } from '../../distillation/config.js';
@@ -53,14 +53,16 @@ export async function experiment(argv: string[]): Promise<void> {
   for (const w of wanted) if (!ABLATION_VARIANTS.some((v) => v.name === w)) throw new UsageError(`--only: unknown variant '${w}' (known: ${ABLATION_VARIANTS.map((v) => v.name).join(', ')})`);
   if (f.jobs < 1) throw new UsageError(`--jobs must be at least 1, got ${f.jobs}`);
   const runDir = (variant: string, seed: number) => join(f.out, 'runs', `${variant}-s${seed}`);
+  const run = f.run ? /^(.+)-s(\d+)$/.exec(f.run) : null;
+  const runVariant = run && ABLATION_VARIANTS.find((x) => x.name === run[1]);
+  if (f.run && !runVariant) throw new UsageError(`--run: expected <variant>-s<seed> with a known variant, got '${f.run}'`);
 
-  if (f.run) {
-    const m = /^(.+)-s(\d+)$/.exec(f.run);
-    const v = m && ABLATION_VARIANTS.find((x) => x.name === m[1]);
-    if (!m || !v) throw new UsageError(`--run: expected <variant>-s<seed> with a known variant, got '${f.run}'`);
-    await useBackend(f.backend);
-    const { model: teacher, meta } = await loadDetector(f.teacher, '--teacher');
-    await runOne(v, Number(m[2]), runDir(v.name, Number(m[2])), { teacher, meta, steps, batch: f.batch, lr: f.lr, testLength, teacherPath: f.teacher, student: f.student });
+  await useBackend(f.backend);
+  const { model: teacher, meta } = await loadDetector(f.teacher, '--teacher');
+  const runSetup: RunSetup = { teacher, meta, steps, batch: f.batch, lr: f.lr, testLength, teacherPath: f.teacher, student: f.student };
+  if (runVariant) {
+    const seed = Number(run![2]);
+    await runOne(runVariant, seed, runDir(runVariant.name, seed), runSetup);
     return;
   }
 
@@ -73,14 +75,10 @@ export async function experiment(argv: string[]): Promise<void> {
     }
   }
 
-  await useBackend(f.backend);
-  const { model: teacher, meta } = await loadDetector(f.teacher, '--teacher');
   if (f.jobs > 1 && pending.length > 0) {
-    await runInProcesses(pending.map((p) => `${p.variant.name}-s${p.seed}`), f.jobs, argv, (run) => join(f.out, 'runs', run));
+    await runInProcesses(pending.map((p) => `${p.variant.name}-s${p.seed}`), f.jobs, argv, (name) => join(f.out, 'runs', name));
   } else {
-    for (const { variant, seed } of pending) {
-      await runOne(variant, seed, runDir(variant.name, seed), { teacher, meta, steps, batch: f.batch, lr: f.lr, testLength, teacherPath: f.teacher, student: f.student });
-    }
+    for (const { variant, seed } of pending) await runOne(variant, seed, runDir(variant.name, seed), runSetup);
   }
   const teacherMetrics = await evaluateDetector(teacher, await openDataSet({ ...meta.data, testLength }, 'test'));
   console.log(`teacher (${meta.preset}): mAP@0.5 ${teacherMetrics.map50.toFixed(4)} on ${testLength} test scenes`);

@@ -1,5 +1,6 @@
 import type { SgdParams } from '../backend.js';
 import { check, fmtShape } from '../errors.js';
+import { sameShape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { backendOf, expectDType, out } from './util.js';
 
@@ -17,8 +18,7 @@ export function sgdUpdate(
   const op = 'sgdUpdate';
   expectDType(op, 'param', param, 'float32');
   expectDType(op, 'grad', grad, 'float32');
-  const same = (t: Tensor) => t.shape.length === param.shape.length && t.shape.every((d, i) => d === param.shape[i]);
-  check(same(grad), op, () => `grad has shape ${fmtShape(grad.shape)} for param ${fmtShape(param.shape)}`);
+  check(sameShape(grad.shape, param.shape), op, () => `grad has shape ${fmtShape(grad.shape)} for param ${fmtShape(param.shape)}`);
   for (const k of ['lr', 'momentum', 'weightDecay'] as const) {
     check(Number.isFinite(o[k]) && o[k] >= 0, op, () => `${k} must be a finite number ≥ 0, got ${o[k]}`);
   }
@@ -26,7 +26,7 @@ export function sgdUpdate(
   if (momentumBuf) {
     check(o.momentum > 0, op, () => 'a momentum buffer was given with momentum 0');
     expectDType(op, 'momentumBuf', momentumBuf, 'float32');
-    check(same(momentumBuf), op, () => `momentumBuf has shape ${fmtShape(momentumBuf.shape)} for param ${fmtShape(param.shape)}`);
+    check(sameShape(momentumBuf.shape, param.shape), op, () => `momentumBuf has shape ${fmtShape(momentumBuf.shape)} for param ${fmtShape(param.shape)}`);
   }
   if (gradScale) {
     expectDType(op, 'gradScale', gradScale, 'float32');
