@@ -5,7 +5,7 @@
  * "the normalisation and scale of each term (the hint above all)": this measures it instead of
  * guessing it.
  *
- *   node scripts/run.mjs scripts/term-scales.ts [--trained results/ablation/runs/student-s0/best.safetensors]
+ *   node scripts/run.mjs scripts/term-scales.ts [--trained results/ablation-1500/runs/student-s0/best.safetensors]
  *      [--teacher models/teacher.safetensors] [--batches 4] [--out results/term-scales.md]
  *
  * Terms are measured at unit weight (μ, ν, γ, λ = 1 where they scale a term) so that a weight
@@ -32,7 +32,7 @@ const flag = (name: string, dflt: string): string => {
   return i >= 0 ? argv[i + 1]! : dflt;
 };
 const teacherPath = flag('teacher', 'models/teacher.safetensors');
-const trainedPath = flag('trained', 'results/ablation/runs/student-s0/best.safetensors');
+const trainedPath = flag('trained', 'results/ablation-1500/runs/student-s0/best.safetensors');
 const batches = Number(flag('batches', '4'));
 const outPath = flag('out', 'results/term-scales.md');
 

@@ -6,6 +6,8 @@ export interface AblationVariant {
   description: string;
   /** null: the student trained alone, without a teacher. */
   distill: Partial<DistillConfig> | null;
+  /** A row of the paper's ablation (the default table); the others come with --extended. */
+  paper?: boolean;
 }
 
 const OFF = { soft: false, regression: 'none', hint: false } as const;
@@ -16,21 +18,21 @@ const OFF = { soft: false, regression: 'none', hint: false } as const;
  * the adaptation layer.
  */
 export const ABLATION_VARIANTS: readonly AblationVariant[] = [
-  { name: 'student', description: 'student alone (ground truth only)', distill: null },
-  { name: 'soft-unweighted', description: 'soft CE, all classes weighted 1', distill: { ...OFF, soft: true, backgroundWeight: 1 } },
-  { name: 'soft-weighted', description: 'soft CE, background weighted 1.5', distill: { ...OFF, soft: true, backgroundWeight: 1.5 } },
-  { name: 'reg-l2', description: 'plain L2 to the teacher’s box deltas', distill: { ...OFF, regression: 'l2' } },
-  { name: 'reg-bounded', description: 'teacher-bounded regression L_b', distill: { ...OFF, regression: 'bounded' } },
-  { name: 'hint-no-adapt', description: 'hints without adaptation layer', distill: { ...OFF, hint: true, adapter: 'none' } },
-  { name: 'hint-adapt', description: 'hints with a 1×1 adaptation layer', distill: { ...OFF, hint: true, adapter: '1x1' } },
-  { name: 'full', description: 'weighted soft CE + bounded regression + adapted hints (the paper)', distill: {} },
+  { name: 'student', paper: true, description: 'student alone (ground truth only)', distill: null },
+  { name: 'soft-unweighted', paper: true, description: 'soft CE, all classes weighted 1', distill: { ...OFF, soft: true, backgroundWeight: 1 } },
+  { name: 'soft-weighted', paper: true, description: 'soft CE, background weighted 1.5', distill: { ...OFF, soft: true, backgroundWeight: 1.5 } },
+  { name: 'reg-l2', paper: true, description: 'plain L2 to the teacher’s box deltas', distill: { ...OFF, regression: 'l2' } },
+  { name: 'reg-bounded', paper: true, description: 'teacher-bounded regression L_b', distill: { ...OFF, regression: 'bounded' } },
+  { name: 'hint-no-adapt', paper: true, description: 'hints without adaptation layer', distill: { ...OFF, hint: true, adapter: 'none' } },
+  { name: 'hint-adapt', paper: true, description: 'hints with a 1×1 adaptation layer', distill: { ...OFF, hint: true, adapter: '1x1' } },
+  { name: 'full', paper: true, description: 'weighted soft CE + bounded regression + adapted hints (the paper)', distill: {} },
   // The full method without its hint: seed by seed, each output term alone helped and each hint
-  // hurt (results/ablation.md), so this row asks whether the hint is what holds the full method back.
+  // hurt (results/ablation-1500/ablation.md), so this row asks whether the hint is what holds the full method back.
   { name: 'soft-bounded', description: 'weighted soft CE + bounded regression, no hint', distill: { ...OFF, soft: true, regression: 'bounded' } },
   // Wang et al.'s imitation loss sums over channels (÷ 2·N_p locations), about C = 128× the
   // per-element mean hint: at γ = 0.5 its backbone gradient is 150–380× the hard CE's
   // (results/term-scales.md). Their weight, 0.01, brings it to the mean hint's scale.
-  { name: 'full-fine-grained', description: 'full, hint only near objects (Wang et al. 2019, γ 0.01)', distill: { fineGrained: true, adapter: '3x3', gamma: 0.01 } },
+  { name: 'full-fine-grained', paper: true, description: 'full, hint only near objects (Wang et al. 2019, γ 0.01)', distill: { fineGrained: true, adapter: '3x3', gamma: 0.01 } },
   // Beyond the paper: the student's RPN and box heads start as copies of the teacher's. The
   // student's backbone ends in the teacher's 128 channels, so un-adapted hints pull its features
   // into the space those heads read. The first row is the control: the heads without any term.
@@ -53,6 +55,18 @@ export interface RunResult {
   cocoAP: number;
   seconds: number;
   stepSeconds: number;
+  /** What the run was trained and evaluated with (absent in runs written before it was recorded). */
+  setup?: RunSetupRecord;
+}
+
+/** The settings a finished run must share with the table it is reused in. */
+export interface RunSetupRecord {
+  teacher: string;
+  student: string;
+  steps: number;
+  batch: number;
+  lr: number;
+  testLength: number;
 }
 
 export interface VariantSummary {

@@ -12,6 +12,7 @@ import { Module } from '../nn/module.js';
 import type { DistillConfig } from './config.js';
 import { imitationMask } from './imitation-mask.js';
 import { distillClassification, distillRegression, hintLoss } from './losses.js';
+import { imageKey, weightsKey, type CacheStats, type TeacherFeatureStore } from './teacher-cache.js';
 
 /** The adaptation layer: student channels → teacher channels at the hint layer. */
 export class Adapter extends Module {
@@ -42,12 +43,17 @@ export class Adapter extends Module {
  */
 export class Distiller extends Module {
   readonly adapter: Adapter;
+  /** Teacher backbone features served from the store / computed, since construction. */
+  readonly teacherCache: CacheStats = { hits: 0, misses: 0 };
+  private teacherKey: string | null = null;
 
   constructor(
     readonly student: FasterRCNN,
     readonly teacher: FasterRCNN,
     readonly config: DistillConfig,
     rng: Rng,
+    /** Where the teacher's backbone features are kept between batches and runs (none: recompute). */
+    readonly featureStore: TeacherFeatureStore | null = null,
   ) {
     super();
     checkCompatible(student, teacher);
@@ -72,20 +78,25 @@ export class Distiller extends Module {
     const classes = this.student.config.numClasses + 1;
 
     // The frozen teacher: no tape, and everything but what the losses read is freed at once.
+    // Its heads run only when an output term reads them (hint-only variants skip them), and
+    // nothing of it runs when no term is on.
+    const heads = cfg.soft || cfg.regression !== 'none';
+    const teacherFeatures = heads || cfg.hint ? await this.teacherFeatures(images) : null;
     const t = noGrad(() =>
       scope(() => {
-        const features = this.teacher.features(images);
-        const rpn = this.teacher.rpnHead.forward(features);
-        const roi = this.teacher.boxHead.forward(poolRois(features, roiT.rois, this.teacher.stride, this.teacher.config.roiHeads));
+        const features = teacherFeatures!;
+        const rpn = heads ? this.teacher.rpnHead.forward(features) : null;
+        const roi = heads ? this.teacher.boxHead.forward(poolRois(features, roiT.rois, this.teacher.stride, this.teacher.config.roiHeads)) : null;
         return {
-          features: cfg.hint ? features : null,
-          rpnLogits: gatherRows(rpn.logits, rpnT.sampled),
-          rpnDeltas: rpnT.positive.length ? gatherRows(rpn.deltas, rpnT.positive) : null,
-          roiLogits: roi.logits,
-          roiDeltas: roiT.positive.length ? positiveDeltas(roi.deltas, roiT.positive, roiT.labels, classes) : null,
+          features: cfg.hint ? teacherFeatures : null,
+          rpnLogits: rpn ? gatherRows(rpn.logits, rpnT.sampled) : null,
+          rpnDeltas: rpn && rpnT.positive.length ? gatherRows(rpn.deltas, rpnT.positive) : null,
+          roiLogits: roi ? roi.logits : null,
+          roiDeltas: roi && roiT.positive.length ? positiveDeltas(roi.deltas, roiT.positive, roiT.labels, classes) : null,
         };
       }),
     );
+    if (!t.features) teacherFeatures?.dispose();
 
     const out: Record<string, Tensor> = {};
     const w = (x: Tensor, k: number): Tensor => (k === 1 ? x : mul(x, k));
@@ -93,7 +104,7 @@ export class Distiller extends Module {
     // RPN and ROI classification: μ·hard + (1−μ)·soft, background weighted in the soft term.
     const rpnLabels = tensor(rpnT.labels, [rpnT.labels.length], { dtype: 'int32', backend });
     const roiLabels = tensor(roiT.labels, [roiT.labels.length], { dtype: 'int32', backend });
-    if (cfg.soft) {
+    if (cfg.soft && t.rpnLogits && t.roiLogits) {
       const mu = 1 - (1 - cfg.mu) * ramp;
       const opts = { mu, temperature: cfg.temperature };
       out.rpnCls = distillClassification(gatherRows(s.rpn.logits, rpnT.sampled), t.rpnLogits, rpnLabels, { ...opts, classWeights: [cfg.backgroundWeight, 1] }).total;
@@ -134,6 +145,43 @@ export class Distiller extends Module {
       out.hint = mul(hintLoss(adapted, t.features, { norm: cfg.hintNorm, reduction: cfg.hintReduction, mask }), cfg.gamma * ramp);
     }
     return out;
+  }
+
+  /** The teacher's backbone features of a batch, from the feature store where it has them. */
+  private async teacherFeatures(images: Tensor): Promise<Tensor> {
+    const store = this.featureStore;
+    if (!store) return noGrad(() => this.teacher.features(images));
+    const [n, c, h, w] = images.shape as [number, number, number, number];
+    let [fh, fw] = [h, w];
+    for (let s = 1; s < this.teacher.backbone.config.stages.length; s++) [fh, fw] = [Math.floor(fh / 2), Math.floor(fw / 2)];
+    const per = this.teacher.backbone.outChannels * fh * fw;
+    this.teacherKey ??= weightsKey(await Promise.all(this.teacher.backbone.parameters().map(async (p) => (await p.value.data()) as Float32Array)).then((ws) => [...ws, Float32Array.from([...this.teacher.config.imageMean, ...this.teacher.config.imageStd])]));
+    const pixels = (await images.data()) as Float32Array;
+    const keys = Array.from({ length: n }, (_, i) => `${this.teacherKey}/${imageKey(pixels.subarray(i * c * h * w, (i + 1) * c * h * w), [c, h, w])}`);
+    const found = await Promise.all(keys.map((k) => store.get(k, per)));
+    const missing = found.flatMap((f, i) => (f ? [] : [i]));
+    this.teacherCache.hits += n - missing.length;
+    this.teacherCache.misses += missing.length;
+    if (missing.length) {
+      // Only the images the store lacks go through the backbone, as one smaller batch.
+      const sub = new Float32Array(missing.length * c * h * w);
+      missing.forEach((i, j) => sub.set(pixels.subarray(i * c * h * w, (i + 1) * c * h * w), j * c * h * w));
+      const subImages = tensor(sub, [missing.length, c, h, w], { backend: images.backend });
+      const computed = noGrad(() => this.teacher.features(subImages));
+      subImages.dispose();
+      const values = (await computed.data()) as Float32Array;
+      if (computed.shape.join() !== [missing.length, this.teacher.backbone.outChannels, fh, fw].join()) {
+        throw new Error(`kdet.Distiller: teacher features are [${computed.shape}], expected [${[missing.length, this.teacher.backbone.outChannels, fh, fw]}]`);
+      }
+      computed.dispose();
+      for (const [j, i] of missing.entries()) {
+        found[i] = values.slice(j * per, (j + 1) * per);
+        await store.put(keys[i]!, found[i]!);
+      }
+    }
+    const all = new Float32Array(n * per);
+    found.forEach((f, i) => all.set(f!, i * per));
+    return tensor(all, [n, this.teacher.backbone.outChannels, fh, fw], { backend: images.backend });
   }
 }
 

@@ -90,6 +90,16 @@ describe('kdet end to end on a tiny model', () => {
     const log = readFileSync(join(dir, 'd', 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(Object.keys(log[0])).toEqual(expect.arrayContaining(['rpnCls', 'rpnReg', 'roiCls', 'roiReg', 'hint']));
 
+    // A teacher cache folder serves a second run everything the first computed, with the same result.
+    const tc = ['distill', '--teacher', ckpt, '--student', 'tiny', '--steps', '2', '--eval-every', '0', '--teacher-cache', join(dir, 'tc')];
+    const c1 = await kdet(...tc, '--out', join(dir, 'c1'));
+    expect(c1.code).toBe(0);
+    expect(c1.out).toMatch(/teacher features: [1-9]\d* computed, 0 read from /);
+    const c2 = await kdet(...tc, '--out', join(dir, 'c2'));
+    expect(c2.out).toMatch(/teacher features: 0 computed, [1-9]\d* read from /);
+    const losses = (run: string) => readFileSync(join(dir, run, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r.loss !== undefined && r.loss !== null).map((r) => [r.loss, r.gradNorm]);
+    expect(losses('c2')).toEqual(losses('c1'));
+
     // The ablation runs variants × seeds, resumes finished runs, and --aggregate rebuilds the table alone.
     const abl = join(dir, 'abl');
     const ab = ['experiment', 'ablation', '--teacher', ckpt, '--student', 'tiny', '--steps', '2', '--test-size', '4', '--out', abl];
@@ -97,6 +107,10 @@ describe('kdet end to end on a tiny model', () => {
     expect(a1.err).toBe('');
     expect(a1.code).toBe(0);
     expect(existsSync(join(abl, 'runs', 'full-s0', 'result.json'))).toBe(true);
+    expect(existsSync(join(abl, '.teacher-cache'))).toBe(false); // removed once every run finished
+    // A finished run is never reused under other settings.
+    const other = await kdet('experiment', 'ablation', '--teacher', ckpt, '--student', 'tiny', '--steps', '3', '--test-size', '4', '--out', abl, '--seeds', '1', '--only', 'student');
+    expect(other.err).toMatch(/student-s0.result\.json was run with steps 2, not steps 3; use another --out or the same settings/);
     const a2 = await kdet(...ab, '--seeds', '2', '--aggregate');
     expect(a2.code).toBe(0);
     expect(a2.out).not.toMatch(/— student seed 1/); // --aggregate trains nothing

@@ -6,6 +6,7 @@ import { Distiller } from '../../distillation/distiller.js';
 import { parseArgs, usage, UsageError, type FlagSpec } from '../args.js';
 import { BACKEND_NAMES, useBackend } from '../backend.js';
 import { readBytes } from '../files.js';
+import { DirectoryFeatureStore } from '../teacher-cache-dir.js';
 import { loadDetector, type DetectorCheckpointMeta } from '../load-model.js';
 import { MODEL_PRESETS, modelConfig, openDataSet } from '../presets.js';
 import { runTraining, type TrainingResult } from '../run-training.js';
@@ -40,6 +41,7 @@ export const distillFlags = {
   seed: { type: 'int', default: 0, help: 'seed' },
   out: { type: 'string', default: 'runs/distill', help: 'output folder' },
   resume: { type: 'string', default: '', help: 'resume from a last.safetensors' },
+  'teacher-cache': { type: 'string', default: '', help: 'folder that keeps the teacher\'s features per image for later runs (results are the same with or without)' },
   help: { type: 'boolean', default: false, help: 'show this help' },
 } as const satisfies Record<string, FlagSpec>;
 
@@ -59,6 +61,8 @@ export interface DistillRun {
   out: string;
   resume?: Uint8Array;
   quiet?: boolean;
+  /** Folder of teacher features shared between runs (see DirectoryFeatureStore). */
+  teacherCache?: string;
 }
 
 /** Train one student, with or without the teacher, and return its evaluation. */
@@ -69,7 +73,8 @@ export async function distillStudent(r: DistillRun): Promise<TrainingResult> {
   const studentConfig = modelConfig(r.studentPreset, r.teacherMeta.classNames.length);
   studentConfig.anchors = r.teacherMeta.model.anchors;
   const student = new FasterRCNN(studentConfig, new Rng(r.seed));
-  const distiller = r.distill ? new Distiller(student, r.teacher, r.distill, new Rng(r.seed + 1)) : null;
+  const store = r.teacherCache ? new DirectoryFeatureStore(r.teacherCache) : null;
+  const distiller = r.distill ? new Distiller(student, r.teacher, r.distill, new Rng(r.seed + 1), store) : null;
   const trainer = defaultTrainerConfig({ steps: r.steps, batchSize: r.batch, seed: r.seed, evalEvery: r.evalEvery });
   trainer.schedule.lr = r.lr;
   const result = await runTraining({
@@ -87,6 +92,7 @@ export async function distillStudent(r: DistillRun): Promise<TrainingResult> {
     ...(r.resume ? { resume: r.resume } : {}),
     ...(r.quiet ? { quiet: true } : {}),
   });
+  if (distiller && store && !r.quiet) console.log(`teacher features: ${distiller.teacherCache.misses} computed, ${distiller.teacherCache.hits} read from ${store.dir}`);
   (distiller ?? student).dispose();
   return result;
 }
@@ -111,7 +117,7 @@ export async function distill(argv: string[]): Promise<void> {
   const result = await distillStudent({
     teacher, teacherMeta: meta, teacherPath: f.teacher, studentPreset: f.student, distill: distillConfig,
     steps: f.steps, batch: f.batch, lr: f.lr, evalEvery: f['eval-every'], testLength: f['test-size'] > 0 ? f['test-size'] : meta.data.testLength,
-    seed: f.seed, out: f.out, ...(f.resume ? { resume: await readBytes(f.resume, '--resume') } : {}),
+    seed: f.seed, out: f.out, ...(f['teacher-cache'] ? { teacherCache: f['teacher-cache'] } : {}), ...(f.resume ? { resume: await readBytes(f.resume, '--resume') } : {}),
   });
   console.log(`done in ${result.seconds.toFixed(0)} s (${result.stepSeconds.toFixed(3)} s/step); student best mAP@0.5 ${result.best?.map50.toFixed(4) ?? 'n/a'} (teacher ${meta.metrics?.map50?.toFixed(4) ?? 'n/a'})`);
 }

@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, open, readFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { evaluateDetector } from '../../detection/evaluate.js';
-import { ABLATION_VARIANTS, ablationMarkdown, ablationSvg, summarise, type RunResult } from '../../distillation/ablation.js';
+import { ABLATION_VARIANTS, ablationMarkdown, ablationSvg, summarise, type RunResult, type RunSetupRecord } from '../../distillation/ablation.js';
 import { defaultDistillConfig } from '../../distillation/config.js';
 import { parseArgs, usage, UsageError, type FlagSpec } from '../args.js';
 import { BACKEND_NAMES, useBackend } from '../backend.js';
@@ -17,12 +17,14 @@ import { distillStudent } from './distill.js';
 const flags = {
   teacher: { type: 'string', default: 'models/teacher.safetensors', help: 'teacher checkpoint' },
   student: { type: 'string', default: 'student', help: 'student preset' },
-  steps: { type: 'int', default: 1500, help: 'steps per run (the same for every variant)' },
+  steps: { type: 'int', default: 800, help: 'steps per run (the same for every variant)' },
   batch: { type: 'int', default: 4, help: 'images per step' },
   lr: { type: 'number', default: 0.02, help: 'peak learning rate' },
   seeds: { type: 'int', default: 3, help: 'seeds per variant' },
   'test-size': { type: 'int', default: 500, help: 'held-out scenes' },
   only: { type: 'string', default: '', help: 'comma list of variants to run (others are read from earlier runs)' },
+  extended: { type: 'boolean', default: false, help: 'also the rows beyond the paper\'s ablation (soft-bounded, heads-only, full-teacher-heads)' },
+  'teacher-cache': { type: 'boolean', default: true, help: 'compute the teacher\'s features once per image for all runs (<out>/.teacher-cache, removed at the end; results are the same without)' },
   jobs: { type: 'int', default: 1, help: 'runs at once, each in its own process with KDET_THREADS split between them (results do not depend on it)' },
   run: { type: 'string', default: '', help: 'internal (used by --jobs): do the one run <variant>-s<seed> and exit' },
   aggregate: { type: 'boolean', default: false, help: 'run nothing: rebuild the table, JSON and plot from the finished runs in --out' },
@@ -49,7 +51,7 @@ export async function experiment(argv: string[]): Promise<void> {
   const steps = f.quick ? 30 : f.steps;
   const seeds = f.quick ? 1 : f.seeds;
   const testLength = f.quick ? 40 : f['test-size'];
-  const wanted = f.only ? f.only.split(',') : f.quick ? QUICK_VARIANTS : ABLATION_VARIANTS.map((v) => v.name);
+  const wanted = f.only ? f.only.split(',') : f.quick ? QUICK_VARIANTS : ABLATION_VARIANTS.filter((v) => f.extended || v.paper).map((v) => v.name);
   for (const w of wanted) if (!ABLATION_VARIANTS.some((v) => v.name === w)) throw new UsageError(`--only: unknown variant '${w}' (known: ${ABLATION_VARIANTS.map((v) => v.name).join(', ')})`);
   if (f.jobs < 1) throw new UsageError(`--jobs must be at least 1, got ${f.jobs}`);
   const runDir = (variant: string, seed: number) => join(f.out, 'runs', `${variant}-s${seed}`);
@@ -59,7 +61,10 @@ export async function experiment(argv: string[]): Promise<void> {
 
   await useBackend(f.backend);
   const { model: teacher, meta } = await loadDetector(f.teacher, '--teacher');
-  const runSetup: RunSetup = { teacher, meta, steps, batch: f.batch, lr: f.lr, testLength, teacherPath: f.teacher, student: f.student };
+  const teacherCache = f['teacher-cache'] ? join(f.out, '.teacher-cache') : null;
+  const record: RunSetupRecord = { teacher: f.teacher, student: f.student, steps, batch: f.batch, lr: f.lr, testLength };
+  const readResult = (dir: string) => readRunResult(dir, record);
+  const runSetup: RunSetup = { teacher, meta, steps, batch: f.batch, lr: f.lr, testLength, teacherPath: f.teacher, student: f.student, teacherCache };
   if (runVariant) {
     const seed = Number(run![2]);
     await runOne(runVariant, seed, runDir(runVariant.name, seed), runSetup);
@@ -75,11 +80,17 @@ export async function experiment(argv: string[]): Promise<void> {
     }
   }
 
+  const started = Date.now();
   if (f.jobs > 1 && pending.length > 0) {
-    await runInProcesses(pending.map((p) => `${p.variant.name}-s${p.seed}`), f.jobs, argv, (name) => join(f.out, 'runs', name));
+    // Longest runs first, so that the last ones to finish are short and no process waits long.
+    const ordered = [...pending].sort((a, b) => runCost(b.variant) - runCost(a.variant));
+    await runInProcesses(ordered.map((p) => `${p.variant.name}-s${p.seed}`), f.jobs, argv, (name) => join(f.out, 'runs', name), readResult);
   } else {
     for (const { variant, seed } of pending) await runOne(variant, seed, runDir(variant.name, seed), runSetup);
   }
+  // Every run is done: the cache (about 130 KB per image and flip) has served its purpose.
+  if (teacherCache) await rm(teacherCache, { recursive: true, force: true });
+  const ran = pending.length ? `This invocation trained and evaluated ${pending.length} runs in ${((Date.now() - started) / 60000).toFixed(1)} min (--jobs ${f.jobs}, ${availableParallelism()} cores, teacher cache ${teacherCache ? 'on' : 'off'}).` : '';
   const teacherMetrics = await evaluateDetector(teacher, await openDataSet({ ...meta.data, testLength }, 'test'));
   console.log(`teacher (${meta.preset}): mAP@0.5 ${teacherMetrics.map50.toFixed(4)} on ${testLength} test scenes`);
 
@@ -91,7 +102,7 @@ export async function experiment(argv: string[]): Promise<void> {
     }
   }
   const summary = summarise(results);
-  const setup = `Setup: teacher \`${f.teacher}\` (${meta.preset}), student preset \`${f.student}\`, ${meta.data.name} scenes ${meta.data.size}², ${steps} steps × batch ${f.batch}, lr ${f.lr}, evaluated on ${testLength} held-out scenes (the last step's model), up to ${seeds} seeds (0..${seeds - 1}; the table says how many finished per variant), backend ${f.backend}. Command: \`kdet experiment ablation${f.quick ? ' --quick' : ''} --steps ${steps} --seeds ${seeds}\`.`;
+  const setup = `Setup: teacher \`${f.teacher}\` (${meta.preset}), student preset \`${f.student}\`, ${meta.data.name} scenes ${meta.data.size}², ${steps} steps × batch ${f.batch}, lr ${f.lr}, evaluated on ${testLength} held-out scenes (the last step's model), up to ${seeds} seeds (0..${seeds - 1}; the table says how many finished per variant), backend ${f.backend}. Command: \`kdet experiment ablation${f.quick ? ' --quick' : ''}${f.extended ? ' --extended' : ''} --steps ${steps} --seeds ${seeds}${f.jobs > 1 ? ` --jobs ${f.jobs}` : ''} --out ${f.out}\`.${ran ? ` ${ran}` : ''}`;
   const teacherRow = { map50: teacherMetrics.map50, cocoAP: teacherMetrics.cocoAP };
   await writeAtomic(join(f.out, 'ablation.md'), ablationMarkdown(summary, teacherRow, setup, results));
   await writeAtomic(join(f.out, 'ablation.svg'), ablationSvg(summary, teacherRow));
@@ -108,6 +119,7 @@ interface RunSetup {
   batch: number;
   lr: number;
   testLength: number;
+  teacherCache: string | null;
 }
 
 /** One variant × seed, trained and evaluated in this process; writes <dir>/result.json last. */
@@ -117,8 +129,10 @@ async function runOne(v: (typeof ABLATION_VARIANTS)[number], seed: number, dir: 
     teacher: s.teacher, teacherMeta: s.meta, teacherPath: s.teacherPath, studentPreset: s.student,
     distill: v.distill ? defaultDistillConfig(v.distill) : null,
     steps: s.steps, batch: s.batch, lr: s.lr, evalEvery: 0, testLength: s.testLength, seed, out: dir,
+    ...(s.teacherCache ? { teacherCache: s.teacherCache } : {}),
   });
-  const res: RunResult = { variant: v.name, seed, map50: r.last!.map50, cocoAP: r.last!.cocoAP, seconds: r.seconds, stepSeconds: r.stepSeconds };
+  const setup: RunSetupRecord = { teacher: s.teacherPath, student: s.student, steps: s.steps, batch: s.batch, lr: s.lr, testLength: s.testLength };
+  const res: RunResult = { variant: v.name, seed, map50: r.last!.map50, cocoAP: r.last!.cocoAP, seconds: r.seconds, stepSeconds: r.stepSeconds, setup };
   await writeAtomic(join(dir, 'result.json'), JSON.stringify(res, null, 2) + '\n');
   console.log(`  mAP@0.5 ${res.map50.toFixed(4)}, COCO AP ${res.cocoAP.toFixed(4)}, ${res.stepSeconds.toFixed(3)} s/step`);
   return res;
@@ -131,7 +145,7 @@ async function runOne(v: (typeof ABLATION_VARIANTS)[number], seed: number, dir: 
  * optimiser, data, small ops) that leave the other cores idle. Each run's output goes to
  * <dir>/console.log; a failed run stops the rest from starting and is reported with its log.
  */
-async function runInProcesses(runs: string[], jobs: number, argv: readonly string[], dirOf: (run: string) => string): Promise<void> {
+async function runInProcesses(runs: string[], jobs: number, argv: readonly string[], dirOf: (run: string) => string, readResult: (dir: string) => Promise<RunResult | null>): Promise<void> {
   const threads = Math.max(1, Math.floor((Number(process.env.KDET_THREADS) || availableParallelism()) / jobs));
   const script = kdetScript();
   const childArgv = argv.filter((a, i) => !/^--jobs(=|$)/.test(a) && !(argv[i - 1] === '--jobs' && !a.startsWith('--')));
@@ -166,6 +180,13 @@ async function runInProcesses(runs: string[], jobs: number, argv: readonly strin
   if (failed) throw new Error(`kdet experiment ablation: run ${failed}`);
 }
 
+/** A run's relative cost: the teacher's heads for output terms, its backbone for any term. */
+function runCost(v: (typeof ABLATION_VARIANTS)[number]): number {
+  const d = v.distill ? defaultDistillConfig(v.distill) : null;
+  if (!d) return 0;
+  return (d.soft || d.regression !== 'none' ? 2 : 0) + (d.hint ? 1 : 0);
+}
+
 /** bin/kdet.js of this package, found upwards from this module (dist/cli.js or the source tree). */
 function kdetScript(): string {
   for (let d = dirname(fileURLToPath(import.meta.url)), up = 0; up < 5; up++, d = dirname(d)) {
@@ -175,10 +196,21 @@ function kdetScript(): string {
   throw new Error('kdet experiment ablation --jobs: cannot find bin/kdet.js to start the runs with');
 }
 
-async function readResult(dir: string): Promise<RunResult | null> {
+/**
+ * A finished run's result, or null if it has none yet. A result trained with other settings is an
+ * error (reusing it would put, say, a 1500-step run in an 800-step table without a word).
+ */
+async function readRunResult(dir: string, expected: RunSetupRecord): Promise<RunResult | null> {
+  const file = join(dir, 'result.json');
+  let r: RunResult;
   try {
-    return JSON.parse(await readFile(join(dir, 'result.json'), 'utf8')) as RunResult;
+    r = JSON.parse(await readFile(file, 'utf8')) as RunResult;
   } catch {
     return null;
   }
+  const differ = r.setup ? (Object.keys(expected) as (keyof RunSetupRecord)[]).filter((k) => r.setup![k] !== expected[k]) : [];
+  if (differ.length) {
+    throw new UsageError(`kdet experiment ablation: ${file} was run with ${differ.map((k) => `${k} ${JSON.stringify(r.setup![k])}`).join(', ')}, not ${differ.map((k) => `${k} ${JSON.stringify(expected[k])}`).join(', ')}; use another --out or the same settings`);
+  }
+  return r;
 }
