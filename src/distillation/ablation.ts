@@ -38,6 +38,12 @@ export const ABLATION_VARIANTS: readonly AblationVariant[] = [
   // into the space those heads read. The first row is the control: the heads without any term.
   { name: 'heads-only', description: 'teacher’s heads as the student’s start, no distillation term', distill: { ...OFF, headsFromTeacher: true } },
   { name: 'full-teacher-heads', description: 'full without adapter, student heads started from the teacher’s', distill: { adapter: 'none', headsFromTeacher: true } },
+  // The factors the issue names for the full method's trouble, one at a time: μ (open
+  // implementations moved it towards 0.8), the hint's scale (it pulls the backbone 4× as hard as
+  // the hard loss at γ = 0.5, results/term-scales.md) and a warm-up of the distillation terms.
+  { name: 'full-mu0.8', description: 'full, μ 0.8 (hard labels weigh more)', distill: { mu: 0.8 } },
+  { name: 'full-gamma0.05', description: 'full, hint weight γ 0.05 (a tenth)', distill: { gamma: 0.05 } },
+  { name: 'full-warmup', description: 'full, distillation terms ramped in over 200 steps', distill: { warmupSteps: 200 } },
 ];
 
 /** The pairs whose order the paper claims (better, worse). */
