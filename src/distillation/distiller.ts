@@ -150,7 +150,8 @@ export class Distiller extends Module {
   /** The teacher's backbone features of a batch, from the feature store where it has them. */
   private async teacherFeatures(images: Tensor): Promise<Tensor> {
     const store = this.featureStore;
-    if (!store) return noGrad(() => this.teacher.features(images));
+    // In a scope of their own, so the backbone's intermediate activations go at once.
+    if (!store) return noGrad(() => scope(() => this.teacher.features(images)));
     const [n, c, h, w] = images.shape as [number, number, number, number];
     let [fh, fw] = [h, w];
     for (let s = 1; s < this.teacher.backbone.config.stages.length; s++) [fh, fw] = [Math.floor(fh / 2), Math.floor(fw / 2)];
@@ -167,7 +168,7 @@ export class Distiller extends Module {
       const sub = new Float32Array(missing.length * c * h * w);
       missing.forEach((i, j) => sub.set(pixels.subarray(i * c * h * w, (i + 1) * c * h * w), j * c * h * w));
       const subImages = tensor(sub, [missing.length, c, h, w], { backend: images.backend });
-      const computed = noGrad(() => this.teacher.features(subImages));
+      const computed = noGrad(() => scope(() => this.teacher.features(subImages)));
       subImages.dispose();
       const values = (await computed.data()) as Float32Array;
       if (computed.shape.join() !== [missing.length, this.teacher.backbone.outChannels, fh, fw].join()) {
