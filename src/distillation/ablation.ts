@@ -44,6 +44,9 @@ export const ABLATION_VARIANTS: readonly AblationVariant[] = [
   { name: 'full-mu0.8', description: 'full, μ 0.8 (hard labels weigh more)', distill: { mu: 0.8 } },
   { name: 'full-gamma0.05', description: 'full, hint weight γ 0.05 (a tenth)', distill: { gamma: 0.05 } },
   { name: 'full-warmup', description: 'full, distillation terms ramped in over 200 steps', distill: { warmupSteps: 200 } },
+  // At lr 0.1 both teacher regressions cost 5 points alone: L2 on the coder's scaled deltas has
+  // an unbounded gradient where smooth-L1's is capped, so this row asks whether it is their scale.
+  { name: 'full-nu0.05', description: 'full, teacher regression weight ν 0.05 (a tenth)', distill: { nu: 0.05 } },
 ];
 
 /** The pairs whose order the paper claims (better, worse). */
