@@ -53,6 +53,12 @@ export class Backbone extends Sequential {
     this.stride = 2 ** (config.stages.length - 1);
   }
 
+  /** The feature map's [height, width] for an h × w image (each 2×2 max pool floors). */
+  outputSize(h: number, w: number): [number, number] {
+    for (let s = 1; s < this.config.stages.length; s++) [h, w] = [Math.floor(h / 2), Math.floor(w / 2)];
+    return [h, w];
+  }
+
   /** Multiply-add FLOPs (×2) of one forward pass on an h × w image. */
   flops(h: number, w: number): number {
     let total = 0;

@@ -153,8 +153,7 @@ export class Distiller extends Module {
     // In a scope of their own, so the backbone's intermediate activations go at once.
     if (!store) return noGrad(() => scope(() => this.teacher.features(images)));
     const [n, c, h, w] = images.shape as [number, number, number, number];
-    let [fh, fw] = [h, w];
-    for (let s = 1; s < this.teacher.backbone.config.stages.length; s++) [fh, fw] = [Math.floor(fh / 2), Math.floor(fw / 2)];
+    const [fh, fw] = this.teacher.backbone.outputSize(h, w);
     const per = this.teacher.backbone.outChannels * fh * fw;
     this.teacherKey ??= weightsKey(await Promise.all(this.teacher.backbone.parameters().map(async (p) => (await p.value.data()) as Float32Array)).then((ws) => [...ws, Float32Array.from([...this.teacher.config.imageMean, ...this.teacher.config.imageStd])]));
     const pixels = (await images.data()) as Float32Array;

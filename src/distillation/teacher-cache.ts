@@ -3,7 +3,7 @@
  * same images (an ablation's variants and seeds, a sweep over distillation settings) compute
  * them once. A 1500-step run sees each (scene, flip) about once, so within one run the cache
  * saves little; across the ablation's runs it removes most of the teacher's backbone, its
- * largest cost (1.39 of the 1.52 GFLOPs per 128² image).
+ * largest cost (1.39 of the 1.90 GFLOPs of its forward per 128² image, results/distill-step/flops.md).
  *
  * Entries are keyed by the image's content (its pixels after augmentation and its shape) and by
  * the teacher, never by a data-set index: a flipped, jittered or re-ordered image can never be
