@@ -69,6 +69,31 @@ for norm, reduction, masked in [("l2", "mean", False), ("l2", "sum-per-image", F
     cases.append({"kind": "hint", "norm": norm, "reduction": reduction, "masked": masked, "v": t(v), "w": t(w), "z": t(z),
                   "mask": t(mask), "loss": loss.item(), "gradV": t(gv), "gradW": t(gw)})
 
+# Beyond the paper: both teacher regression terms with a smooth-L1 distance (beta 1/9, summed over
+# the 4 coordinates) in place of the squared L2. Errors are drawn at two scales so that coordinates
+# fall on both sides of beta. Appended last so the cases above keep their random draws.
+for mode, p, margin, nu, normaliser in [("bounded", 10, 0.0, 0.5, 24), ("bounded", 8, 0.3, 1.0, 8), ("l2", 7, 0.0, 0.5, 16)]:
+    y = torch.randn(p, 4, dtype=torch.float64)
+    scale = torch.where(torch.rand(p, 4) > 0.5, 0.5, 0.05).double()
+    rt = y + torch.randn(p, 4, dtype=torch.float64) * scale
+    rs = (y + torch.randn(p, 4, dtype=torch.float64) * scale.flip(0)).requires_grad_(True)
+    beta = 1 / 9
+    sl1 = F.smooth_l1_loss(rs, y, beta=beta, reduction="sum") / normaliser
+    if mode == "bounded":
+        es = F.smooth_l1_loss(rs, y, beta=beta, reduction="none").sum(1)
+        et = F.smooth_l1_loss(rt, y, beta=beta, reduction="none").sum(1)
+        active = es + margin > et
+        per_box = torch.where(active, es, torch.zeros_like(es))
+    else:
+        per_box = F.smooth_l1_loss(rs, rt, beta=beta, reduction="none").sum(1)
+        active = torch.ones(p, dtype=torch.bool)
+    bounded = per_box.sum() / normaliser
+    total = sl1 + nu * bounded
+    g, = torch.autograd.grad(total, rs)
+    cases.append({"kind": "regression-smooth-l1", "mode": mode, "p": p, "margin": margin, "nu": nu, "normaliser": normaliser,
+                  "rs": t(rs), "rt": t(rt), "y": t(y), "active": active.int().tolist(),
+                  "smoothL1": sl1.item(), "bounded": bounded.item(), "total": total.item(), "grad": t(g)})
+
 path = os.path.join(os.path.dirname(__file__), "..", "test", "fixtures", "distillation", "losses.json")
 with open(path, "w") as f:
     json.dump({"cases": cases}, f)

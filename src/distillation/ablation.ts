@@ -47,6 +47,12 @@ export const ABLATION_VARIANTS: readonly AblationVariant[] = [
   // At lr 0.1 both teacher regressions cost 5 points alone: L2 on the coder's scaled deltas has
   // an unbounded gradient where smooth-L1's is capped, so this row asks whether it is their scale.
   { name: 'full-nu0.05', description: 'full, teacher regression weight ν 0.05 (a tenth)', distill: { nu: 0.05 } },
+  // ν 0.05 recovered 6.5 points: is it L2's unbounded gradient? The same terms with a smooth-L1
+  // distance (the ground truth's β) keep the paper's switch and targets and cap the gradient per
+  // coordinate at 1, as the ground-truth term's is.
+  { name: 'reg-teacher-sl1', description: 'plain smooth-L1 to the teacher’s box deltas', distill: { ...OFF, regression: 'l2', regressionDistance: 'smooth-l1' } },
+  { name: 'reg-bounded-sl1', description: 'teacher-bounded regression, smooth-L1 distance', distill: { ...OFF, regression: 'bounded', regressionDistance: 'smooth-l1' } },
+  { name: 'full-sl1', description: 'full, bounded regression with smooth-L1 distance', distill: { regressionDistance: 'smooth-l1' } },
 ];
 
 /** The pairs whose order the paper claims (better, worse). */

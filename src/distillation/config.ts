@@ -24,6 +24,11 @@ export interface DistillConfig {
   soft: boolean;
   /** 'bounded' = the paper's L_b; 'l2' = plain L2 to the teacher's deltas; 'none' = off. */
   regression: 'bounded' | 'l2' | 'none';
+  /**
+   * Distance inside that term: the paper's squared L2, or smooth-L1 with the ground-truth term's
+   * β (beyond the paper; its gradient per coordinate is capped at 1, L2's grows with the error).
+   */
+  regressionDistance: 'l2' | 'smooth-l1';
   hint: boolean;
   /** 1×1 adaptation layer (the paper's default), 3×3, or none (needs equal channel counts). */
   adapter: '1x1' | '3x3' | 'none';
@@ -55,6 +60,7 @@ export function defaultDistillConfig(overrides: Partial<DistillConfig> = {}): Di
     gamma: 0.5,
     soft: true,
     regression: 'bounded',
+    regressionDistance: 'l2',
     hint: true,
     adapter: '1x1',
     hintNorm: 'l2',

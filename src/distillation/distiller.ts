@@ -124,6 +124,7 @@ export class Distiller extends Module {
         beta: BOX_LOSS_BETA,
         normaliser: count,
         mode: cfg.regression,
+        distance: cfg.regressionDistance,
       });
       return w(r.total, cfg.lambda);
     };

@@ -57,24 +57,34 @@ export function distillClassification(studentLogits: Tensor, teacherLogits: Tens
 }
 
 /**
- * The teacher-bounded regression loss, per box: L_b = ‖R_s − y‖²₂ when
- * ‖R_s − y‖²₂ + m > ‖R_t − y‖²₂, else 0. Returns the per-box losses [P] (sum them and divide by
- * the sampled batch size like the smooth-L1 term).
+ * Distance between box deltas, per box: the paper's squared L2 (‖a − b‖²₂), or smooth-L1 summed
+ * over the four coordinates with the ground-truth term's β (beyond the paper: its gradient is
+ * capped at 1 per coordinate like the ground truth's, where L2's grows with the error).
  */
-export function boundedRegression(studentDeltas: Tensor, teacherDeltas: Tensor, targets: Tensor, margin = 0): Tensor {
+export type RegressionDistance = 'l2' | 'smooth-l1';
+
+function boxDistance(a: Tensor, b: Tensor, distance: RegressionDistance, beta: number): Tensor {
+  return distance === 'smooth-l1' ? sum(smoothL1(a, b, { beta, reduction: 'none' }), 1) : sum(square(sub(a, b)), 1);
+}
+
+/**
+ * The teacher-bounded regression loss, per box: L_b = d(R_s, y) when d(R_s, y) + m > d(R_t, y),
+ * else 0, with d the paper's ‖·‖²₂ by default. Returns the per-box losses [P] (sum them and divide
+ * by the sampled batch size like the smooth-L1 term).
+ */
+export function boundedRegression(studentDeltas: Tensor, teacherDeltas: Tensor, targets: Tensor, margin = 0, distance: RegressionDistance = 'l2', beta = 1 / 9): Tensor {
   check(studentDeltas.rank === 2 && [studentDeltas, teacherDeltas, targets].every((t) => t.shape.length === 2 && t.shape[0] === studentDeltas.shape[0] && t.shape[1] === studentDeltas.shape[1]), 'boundedRegression', () =>
     `student ${fmtShape(studentDeltas.shape)}, teacher ${fmtShape(teacherDeltas.shape)} and targets ${fmtShape(targets.shape)} must be the same [P, 4]`);
-  const studentErr = sum(square(sub(studentDeltas, targets)), 1);
-  const teacherErr = noGrad(() => sum(square(sub(teacherDeltas, targets)), 1));
+  const studentErr = boxDistance(studentDeltas, targets, distance, beta);
+  const teacherErr = noGrad(() => boxDistance(teacherDeltas, targets, distance, beta));
   // The switch is a constant mask: no gradient flows through the comparison.
   const active = noGrad(() => greater(add(studentErr, margin), teacherErr));
   return mul(studentErr, active);
 }
 
-/** The plain alternative the paper compares against: ‖R_s − R_t‖² per box (teacher as target). */
-export function teacherL2Regression(studentDeltas: Tensor, teacherDeltas: Tensor): Tensor {
-  const t = stopGradient(teacherDeltas);
-  return sum(square(sub(studentDeltas, t)), 1);
+/** The plain alternative the paper compares against: d(R_s, R_t) per box (teacher as target). */
+export function teacherL2Regression(studentDeltas: Tensor, teacherDeltas: Tensor, distance: RegressionDistance = 'l2', beta = 1 / 9): Tensor {
+  return boxDistance(studentDeltas, stopGradient(teacherDeltas), distance, beta);
 }
 
 export interface RegressionDistillOptions {
@@ -87,13 +97,18 @@ export interface RegressionDistillOptions {
   normaliser: number;
   /** 'bounded' (the paper) or 'l2' (plain L2 to the teacher, for the ablation). */
   mode?: 'bounded' | 'l2';
+  /** Distance of either term: 'l2' (the paper) or 'smooth-l1' with `beta`. */
+  distance?: RegressionDistance;
 }
 
 /** L_reg = L_smoothL1(R_s, y) + ν · L_b(R_s, R_t, y), both summed over boxes / normaliser. */
 export function distillRegression(studentDeltas: Tensor, teacherDeltas: Tensor, targets: Tensor, opts: RegressionDistillOptions): { total: Tensor; smoothL1: Tensor; bounded: Tensor } {
   const n = Math.max(opts.normaliser, 1);
   const sl1 = div(smoothL1(studentDeltas, targets, { beta: opts.beta, reduction: 'sum' }), n);
-  const perBox = opts.mode === 'l2' ? teacherL2Regression(studentDeltas, teacherDeltas) : boundedRegression(studentDeltas, teacherDeltas, targets, opts.margin);
+  const distance = opts.distance ?? 'l2';
+  const perBox = opts.mode === 'l2'
+    ? teacherL2Regression(studentDeltas, teacherDeltas, distance, opts.beta)
+    : boundedRegression(studentDeltas, teacherDeltas, targets, opts.margin, distance, opts.beta);
   const bounded = div(sum(perBox), n);
   return { total: add(sl1, mul(bounded, opts.nu)), smoothL1: sl1, bounded };
 }

@@ -53,6 +53,32 @@ describeEachBackend(loaded, (backend: Backend) => {
     });
   }
 
+  for (const c of cases.filter((x: { kind: string }) => x.kind === 'regression-smooth-l1')) {
+    it(`${c.mode === 'bounded' ? 'teacher-bounded' : 'plain teacher'} regression with smooth-L1 distance matches PyTorch (margin ${c.margin}, ν ${c.nu})`, async () => {
+      const rs = f(c.rs, [c.p, 4]);
+      const rt = f(c.rt, [c.p, 4]);
+      const y = f(c.y, [c.p, 4]);
+      // Coordinates on both sides of β = 1/9, so both branches of smooth-L1 are exercised.
+      const err = c.rs.map((v: number, i: number) => Math.abs(v - c.y[i]));
+      expect(err.some((e: number) => e < 1 / 9) && err.some((e: number) => e > 1 / 9)).toBe(true);
+      if (c.mode === 'bounded') {
+        const active = boundedRegression(rs, rt, y, c.margin, 'smooth-l1', 1 / 9);
+        const act = Array.from(await active.data(), (v) => (v > 0 ? 1 : 0));
+        expect(act).toEqual(c.active);
+        expect(act.some((v) => v === 1) && act.some((v) => v === 0)).toBe(true);
+        active.dispose();
+      }
+      const opts = { nu: c.nu, margin: c.margin, beta: 1 / 9, normaliser: c.normaliser, mode: c.mode, distance: 'smooth-l1' } as const;
+      const parts = distillRegression(rs, rt, y, opts);
+      assertClose(await parts.smoothL1.data(), [c.smoothL1], { rtol: 1e-4, what: 'ground-truth smooth-L1' });
+      assertClose(await parts.bounded.data(), [c.bounded], { rtol: 1e-4, what: 'teacher term' });
+      const { value, grads } = valueAndGrads(() => distillRegression(rs, rt, y, opts).total, [rs]);
+      assertClose(await value.data(), [c.total], { rtol: 1e-4, what: 'total' });
+      assertClose(await grads[0]!.data(), c.grad, { rtol: 1e-4, atol: 1e-6, what: 'd/dRs' });
+      [rs, rt, y, value, ...grads, parts.total, parts.smoothL1, parts.bounded].forEach((t) => t.dispose());
+    });
+  }
+
   for (const c of cases.filter((x: { kind: string }) => x.kind === 'hint')) {
     it(`hint loss through a 1×1 adapter matches PyTorch (${c.norm}, ${c.reduction}${c.masked ? ', fine-grained mask' : ''})`, async () => {
       const v = f(c.v, [2, 3, 4, 5]);

@@ -29,6 +29,7 @@ export const distillFlags = {
   lambda: { type: 'number', default: d.lambda, help: 'λ, weight of the regression terms' },
   soft: { type: 'boolean', default: d.soft, help: 'soft-target classification term' },
   regression: { type: 'string', default: d.regression, choices: ['bounded', 'l2', 'none'], help: 'teacher regression term' },
+  'reg-distance': { type: 'string', default: d.regressionDistance, choices: ['l2', 'smooth-l1'], help: "distance in the teacher regression term (l2: the paper's; smooth-l1: capped gradient, beyond the paper)" },
   hint: { type: 'boolean', default: d.hint, help: 'hint learning' },
   adapter: { type: 'string', default: d.adapter, choices: ['1x1', '3x3', 'none'], help: 'adaptation layer' },
   'hint-norm': { type: 'string', default: d.hintNorm, choices: ['l2', 'l1'], help: 'hint distance' },
@@ -105,7 +106,7 @@ export async function distill(argv: string[]): Promise<void> {
   const { model: teacher, meta } = await loadDetector(f.teacher, '--teacher');
   const distillConfig: DistillConfig = defaultDistillConfig({
     mu: f.mu, temperature: f.temperature, backgroundWeight: f['bg-weight'], nu: f.nu, margin: f.margin, gamma: f.gamma, lambda: f.lambda,
-    soft: f.soft, regression: f.regression as DistillConfig['regression'], hint: f.hint, adapter: f.adapter as DistillConfig['adapter'],
+    soft: f.soft, regression: f.regression as DistillConfig['regression'], regressionDistance: f['reg-distance'] as DistillConfig['regressionDistance'], hint: f.hint, adapter: f.adapter as DistillConfig['adapter'],
     hintNorm: f['hint-norm'] as DistillConfig['hintNorm'], hintReduction: f['hint-reduction'] as DistillConfig['hintReduction'],
     fineGrained: f['fine-grained'], psi: f.psi, warmupSteps: f['distill-warmup'], headsFromTeacher: f['heads-from-teacher'],
   });
