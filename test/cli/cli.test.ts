@@ -130,7 +130,13 @@ describe('kdet end to end on a tiny model', () => {
     for (const run of ['full-s0', 'student-s1', 'full-s1']) expect(readFileSync(join(abl, 'runs', run, 'console.log'), 'utf8')).toMatch(/mAP@0\.5/);
     const child = JSON.parse(readFileSync(join(abl, 'runs', 'full-s0', 'result.json'), 'utf8'));
     expect([child.map50, child.cocoAP]).toEqual([inProcess.map50, inProcess.cocoAP]);
-    expect(JSON.parse(readFileSync(join(abl, 'ablation.json'), 'utf8')).results).toHaveLength(4);
+    const summary = JSON.parse(readFileSync(join(abl, 'ablation.json'), 'utf8'));
+    expect(summary.results).toHaveLength(4);
+    // Both invocations that trained runs are on record (the --aggregate one trained none).
+    expect(summary.invocations.map((i: { runs: number; jobs: number }) => [i.runs, i.jobs])).toEqual([[2, 1], [3, 2]]);
+    const md = readFileSync(join(abl, 'ablation.md'), 'utf8');
+    expect(md).toMatch(/`kdet experiment ablation .*--only student,full` trained and evaluated 2 runs in [\d.]+ min \(--jobs 1/);
+    expect(md).toMatch(/`kdet experiment ablation .*--jobs 2` trained and evaluated 3 runs in [\d.]+ min \(--jobs 2/);
     const bad = await kdet(...ab, '--run', 'nope-s0');
     expect(bad.err).toMatch(/--run: expected <variant>-s<seed> with a known variant, got 'nope-s0'/);
   });

@@ -92,7 +92,12 @@ export async function experiment(argv: string[]): Promise<void> {
   }
   // Every run is done: the cache (about 130 KB per image and flip) has served its purpose.
   if (teacherCache) await rm(teacherCache, { recursive: true, force: true });
-  const ran = pending.length ? `This invocation trained and evaluated ${pending.length} runs in ${((Date.now() - started) / 60000).toFixed(1)} min (--jobs ${f.jobs}, ${availableParallelism()} cores, teacher cache ${teacherCache ? 'on' : 'off'}).` : '';
+  // Each invocation that trained runs is recorded in ablation.json, so a table assembled over
+  // several invocations (--only, an interrupted job resumed) keeps every one's cost, not the last.
+  const previous = await readInvocations(join(f.out, 'ablation.json'));
+  const invocations = pending.length
+    ? [...previous, { date: new Date(started).toISOString().slice(0, 16) + 'Z', command: `kdet experiment ${argv.join(' ')}`, runs: pending.length, minutes: Number(((Date.now() - started) / 60000).toFixed(1)), jobs: f.jobs, cores: availableParallelism(), teacherCache: teacherCache !== null }]
+    : previous;
   const teacherMetrics = await evaluateDetector(teacher, await openDataSet({ ...meta.data, testLength }, 'test'));
   console.log(`teacher (${meta.preset}): mAP@0.5 ${teacherMetrics.map50.toFixed(4)} on ${testLength} test scenes`);
 
@@ -104,12 +109,35 @@ export async function experiment(argv: string[]): Promise<void> {
     }
   }
   const summary = summarise(results);
-  const setup = `Setup: teacher \`${f.teacher}\` (${meta.preset}), student preset \`${f.student}\`, ${meta.data.name} scenes ${meta.data.size}², ${steps} steps × batch ${f.batch}, lr ${f.lr}, evaluated on ${testLength} held-out scenes (the last step's model), up to ${seeds} seeds (0..${seeds - 1}; the table says how many finished per variant), backend ${f.backend}. Command: \`kdet experiment ablation${f.quick ? ' --quick' : ''}${f.extended ? ' --extended' : ''} --steps ${steps} --seeds ${seeds}${f.jobs > 1 ? ` --jobs ${f.jobs}` : ''} --out ${f.out}\`.${ran ? ` ${ran}` : ''}`;
+  const ran = invocations.map((i) => `${i.date}: \`${i.command}\` trained and evaluated ${i.runs} runs in ${i.minutes} min (--jobs ${i.jobs}, ${i.cores} cores, teacher cache ${i.teacherCache ? 'on' : 'off'}).`);
+  const setup = `Setup: teacher \`${f.teacher}\` (${meta.preset}), student preset \`${f.student}\`, ${meta.data.name} scenes ${meta.data.size}², ${steps} steps × batch ${f.batch}, lr ${f.lr}, evaluated on ${testLength} held-out scenes (the last step's model), up to ${seeds} seeds (0..${seeds - 1}; the table says how many finished per variant), backend ${f.backend}.${ran.length ? `\n\nRuns:\n${ran.map((r) => `- ${r}`).join('\n')}` : ''}`;
   const teacherRow = { map50: teacherMetrics.map50, cocoAP: teacherMetrics.cocoAP };
   await writeAtomic(join(f.out, 'ablation.md'), ablationMarkdown(summary, teacherRow, setup, results));
   await writeAtomic(join(f.out, 'ablation.svg'), ablationSvg(summary, teacherRow));
-  await writeAtomic(join(f.out, 'ablation.json'), JSON.stringify({ teacher: teacherRow, summary, results }, null, 2) + '\n');
+  await writeAtomic(join(f.out, 'ablation.json'), JSON.stringify({ teacher: teacherRow, invocations, summary, results }, null, 2) + '\n');
   console.log(ablationMarkdown(summary, teacherRow, setup, results));
+}
+
+/** One `kdet experiment ablation` that trained runs into an output folder. */
+interface Invocation {
+  date: string;
+  command: string;
+  runs: number;
+  minutes: number;
+  jobs: number;
+  cores: number;
+  teacherCache: boolean;
+}
+
+async function readInvocations(file: string): Promise<Invocation[]> {
+  if (!existsSync(file)) return [];
+  let parsed: { invocations?: Invocation[] };
+  try {
+    parsed = JSON.parse(await readFile(file, 'utf8')) as { invocations?: Invocation[] };
+  } catch (e) {
+    throw new UsageError(`${file}: not a JSON ablation summary (${(e as Error).message}); move it away to start a new record`);
+  }
+  return Array.isArray(parsed.invocations) ? parsed.invocations : [];
 }
 
 interface RunSetup {
