@@ -53,6 +53,7 @@ export const ABLATION_VARIANTS: readonly AblationVariant[] = [
   { name: 'reg-teacher-sl1', description: 'plain smooth-L1 to the teacher’s box deltas', distill: { ...OFF, regression: 'l2', regressionDistance: 'smooth-l1' } },
   { name: 'reg-bounded-sl1', description: 'teacher-bounded regression, smooth-L1 distance', distill: { ...OFF, regression: 'bounded', regressionDistance: 'smooth-l1' } },
   { name: 'full-sl1', description: 'full, bounded regression with smooth-L1 distance', distill: { regressionDistance: 'smooth-l1' } },
+  { name: 'soft-bounded-sl1', description: 'weighted soft CE + bounded regression (smooth-L1 distance), no hint', distill: { ...OFF, soft: true, regression: 'bounded', regressionDistance: 'smooth-l1' } },
 ];
 
 /** The pairs whose order the paper claims (better, worse). */
