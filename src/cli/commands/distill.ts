@@ -17,7 +17,10 @@ export const distillFlags = {
   student: { type: 'string', default: 'student', choices: MODEL_PRESETS, help: 'student preset' },
   steps: { type: 'int', default: 3000, help: 'optimisation steps' },
   batch: { type: 'int', default: 4, help: 'images per step' },
-  lr: { type: 'number', default: 0.02, help: 'peak learning rate' },
+  // 0.1, not the teacher's 0.02: in 1500 steps the student preset alone reaches mAP@0.5 0.458 at
+  // 0.1 against 0.283 at 0.02, the paper's full method 0.400 against 0.330 (seed 0, 500 scenes;
+  // results/probes/student-lr0.1-1500, full-lr0.1-1500, results/ablation-1500).
+  lr: { type: 'number', default: 0.1, help: 'peak learning rate (0.1 suits the student preset; the teacher trained at 0.02)' },
   'eval-every': { type: 'int', default: 500, help: 'evaluate every k steps' },
   'test-size': { type: 'int', default: 0, help: 'held-out scenes (0: as recorded with the teacher)' },
   mu: { type: 'number', default: d.mu, help: 'μ, hard-label share of the classification loss' },
