@@ -1,5 +1,5 @@
 import { KdetError } from '../../engine/errors.js';
-import type { WasmBuffer, WasmHeap } from './memory.js';
+import { POISON_BYTE, type WasmBuffer, type WasmHeap } from './memory.js';
 import type { KdetWasmExports } from './module.js';
 import type { ThreadPool } from './threads.js';
 
@@ -51,11 +51,13 @@ export class WasmContext {
         if (scratch) a[scratch.slot] = base;
         for (const p of parts) {
           for (let s = 0; s < slots.length; s++) a[slots[s]!] = p[s]!;
+          // Each part must find its scratch as a fresh thread would: nothing left by the last part.
+          if (scratch && this.heap.poison) this.heap.u8().fill(POISON_BYTE, base, base + stride);
           fn(...a);
         }
         return;
       }
-      pool.run(name, fn, args, slots, parts, scratch ? { slot: scratch.slot, base, stride } : null);
+      pool.run(name, fn, args, slots, parts, scratch ? { slot: scratch.slot, base, stride, poison: this.heap.poison } : null);
     };
     if (!scratch) body(0);
     // Every worker may claim a part, so every thread of the pool gets a block.

@@ -3,7 +3,7 @@ import { WasmBackend } from './backend.js';
 import { PARAM_BYTES, WasmContext } from './context.js';
 import { ALIGN, WasmHeap } from './memory.js';
 import { instantiateKdetWasm, instantiateSharedKdetWasm, type KdetWasmExports } from './module.js';
-import { availableCores, canBlock, MAX_THREADS, ThreadPool, threadsFromEnv } from './threads.js';
+import { availableCores, canBlock, MAX_THREADS, ThreadPool, threadsFromEnv, envFlag } from './threads.js';
 
 export { WasmBackend } from './backend.js';
 export { WasmBuffer, WasmHeap, sizeClass } from './memory.js';
@@ -20,6 +20,14 @@ export interface WasmBackendOptions {
    * block (a browser's main thread); `backend.threads` says what was granted.
    */
   threads?: number;
+  /**
+   * Debugging: fill every block the heap hands out with NaN bytes (0xFF), and a kernel's scratch
+   * again before each of its parts on the calling thread. A kernel that reads memory it did not
+   * write then gives NaN or other numbers instead of stale values that happen to be harmless, or
+   * that depend on what ran before (which can depend on the thread schedule). Slower; defaults to
+   * KDET_WASM_POISON=1.
+   */
+  poison?: boolean;
 }
 
 /** The exports the thread pool may run (each takes a range it can be split on). */
@@ -37,6 +45,7 @@ const POOL_KERNELS: readonly (keyof KdetWasmExports)[] = [
  */
 export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<Backend> {
   const requested = opts.threads ?? threadsFromEnv();
+  const poison = opts.poison ?? envFlag('KDET_WASM_POISON');
   if (requested !== undefined && (!Number.isInteger(requested) || requested < 1)) {
     throw new Error(`createWasmBackend: threads must be a positive integer, got ${requested}`);
   }
@@ -45,15 +54,16 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
   if (threads > 1) {
     const shared = await instantiateSharedKdetWasm(opts.wasmBytes);
     const pool = await ThreadPool.start(threads, shared.module, shared.memory, POOL_KERNELS);
-    return backendOver(shared.exports, shared.memory, pool);
+    return backendOver(shared.exports, shared.memory, pool, poison);
   }
   const wasm = await instantiateKdetWasm(opts.wasmBytes);
-  return backendOver(wasm, wasm.memory, null);
+  return backendOver(wasm, wasm.memory, null, poison);
 }
 
-function backendOver(wasm: KdetWasmExports, memory: WebAssembly.Memory, pool: ThreadPool | null): WasmBackend {
+function backendOver(wasm: KdetWasmExports, memory: WebAssembly.Memory, pool: ThreadPool | null, poison: boolean): WasmBackend {
   // The parameter block sits on the first aligned address above the static data; the heap after.
   const params = wasm.heapBase() >>> 0;
   const heap = new WasmHeap(memory, Math.ceil((params + PARAM_BYTES) / ALIGN) * ALIGN);
+  heap.poison = poison;
   return new WasmBackend(new WasmContext(wasm, heap, params, pool));
 }

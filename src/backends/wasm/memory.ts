@@ -63,6 +63,9 @@ export function sizeClass(bytes: number): number {
  * carved best-fit from a run, with the remainder cached under its own size. Memory grows only
  * when even that fails, so cached-but-unused blocks never make the heap grow.
  */
+/** All-ones bytes: a NaN as float32, −1 as int32. */
+export const POISON_BYTE = 0xff;
+
 export class WasmHeap {
   private readonly live = new Map<number, WasmBuffer>();
   /** Cached free blocks: size → addresses, and address → size (for coalescing). */
@@ -74,6 +77,8 @@ export class WasmHeap {
   private cachedBytes = 0;
   private disposed = false;
   private views: { buffer: ArrayBuffer; f32: Float32Array; i32: Int32Array; u8: Uint8Array } | null = null;
+  /** Debugging (createWasmBackend's `poison`): every block handed out is filled with 0xFF (NaN). */
+  poison = false;
 
   /** Dropped by dispose() so that the linear memory can be garbage-collected. */
   private memory: WebAssembly.Memory | null;
@@ -97,6 +102,7 @@ export class WasmHeap {
     const size = sizeClass(bytes);
     const ptr = this.takeCached(size) ?? this.takeTop(size) ?? (this.worthCoalescing(size) ? this.takeCoalesced(size) : null) ?? this.takeGrown(size, bytes);
     const buf = new WasmBuffer(this, ptr, bytes, size);
+    if (this.poison) this.u8().fill(POISON_BYTE, ptr, ptr + size);
     this.live.set(ptr, buf);
     this.liveBytes += bytes;
     if (this.liveBytes > this.peakLiveBytes) this.peakLiveBytes = this.liveBytes;

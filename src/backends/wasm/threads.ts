@@ -32,6 +32,7 @@ const SCRATCH_SLOT = 16; // argument that gets the thread's own scratch, or -1
 const SCRATCH_BASE = 17;
 const SCRATCH_STRIDE = 18;
 const EXITING = 19;
+const POISON = 20; // 1: fill a part's scratch with 0xFF before running it (createWasmBackend's poison)
 const PART_BASE = 24; // part t, slot s at PART_BASE + t·MAX_SLOTS + s
 export const MAX_SLOTS = 8;
 /** Most parts one dispatch may have (the claim word keeps the part index in its low 10 bits). */
@@ -100,6 +101,7 @@ const start = (data, post) => {
         for (let i = 0; i < n; i++) args[i] = F[i];
         const scratchSlot = I[${SCRATCH_SLOT}];
         if (scratchSlot >= 0) args[scratchSlot] = I[${SCRATCH_BASE}] + index * I[${SCRATCH_STRIDE}];
+        if (scratchSlot >= 0 && I[${POISON}] === 1) new Uint8Array(data.memory.buffer).fill(255, args[scratchSlot], args[scratchSlot] + I[${SCRATCH_STRIDE}]);
         const ns = I[${NSLOTS}];
         for (let s = 0; s < ns; s++) args[I[${SLOTS} + s]] = I[${PART_BASE} + t * ${MAX_SLOTS} + s];
         fns[I[${FN}]].apply(null, args);
@@ -154,15 +156,27 @@ export async function availableCores(): Promise<number> {
   return 1;
 }
 
-/** KDET_THREADS from the environment (Node, Deno), or undefined. */
-export function threadsFromEnv(): number | undefined {
-  let raw: string | undefined;
+/** An environment variable (Node, Deno), or undefined where there is none or no access. */
+function envVar(name: string): string | undefined {
   try {
     const g = globalThis as { process?: { env?: Record<string, string | undefined> }; Deno?: { env?: { get(k: string): string | undefined } } };
-    raw = g.process?.env?.KDET_THREADS ?? g.Deno?.env?.get('KDET_THREADS');
+    return g.process?.env?.[name] ?? g.Deno?.env?.get(name);
   } catch {
-    raw = undefined; // Deno without --allow-env
+    return undefined; // Deno without --allow-env
   }
+}
+
+/** A 0/1 switch from the environment: true for '1', false when unset, empty or '0'. */
+export function envFlag(name: string): boolean {
+  const raw = envVar(name)?.trim();
+  if (raw === undefined || raw === '' || raw === '0') return false;
+  if (raw === '1') return true;
+  throw new Error(`${name} must be 0 or 1, got '${raw}'`);
+}
+
+/** KDET_THREADS from the environment (Node, Deno), or undefined. */
+export function threadsFromEnv(): number | undefined {
+  const raw = envVar('KDET_THREADS');
   if (raw === undefined || raw.trim() === '') return undefined;
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1) throw new Error(`KDET_THREADS must be a positive integer, got '${raw}'`);
@@ -235,6 +249,7 @@ export class ThreadPool {
   private constructor(
     readonly threads: number,
     private readonly workers: WorkerHandle[],
+    private readonly memory: WebAssembly.Memory,
     ctrl: SharedArrayBuffer,
     names: readonly string[],
   ) {
@@ -265,7 +280,7 @@ export class ThreadPool {
       throw e;
     }
     for (const w of workers) w.detach();
-    return new ThreadPool(threads, workers, ctrl, names);
+    return new ThreadPool(threads, workers, memory, ctrl, names);
   }
 
   /**
@@ -278,7 +293,7 @@ export class ThreadPool {
    */
   run(
     name: string, fn: (...args: number[]) => unknown, args: readonly number[], slots: readonly number[],
-    parts: readonly (readonly number[])[], scratch: { slot: number; base: number; stride: number } | null = null,
+    parts: readonly (readonly number[])[], scratch: { slot: number; base: number; stride: number; poison?: boolean } | null = null,
   ): void {
     if (parts.length > MAX_PARTS) throw new Error(`kdet.wasm: ${parts.length} parts exceed ${MAX_PARTS}`);
     if (this.closed) throw new Error('kdet.wasm: the thread pool was closed');
@@ -294,6 +309,7 @@ export class ThreadPool {
     I[SCRATCH_SLOT] = scratch ? scratch.slot : -1;
     I[SCRATCH_BASE] = scratch ? scratch.base : 0;
     I[SCRATCH_STRIDE] = scratch ? scratch.stride : 0;
+    I[POISON] = scratch?.poison ? 1 : 0;
     for (let i = 0; i < args.length; i++) this.F[i] = args[i]!;
     for (let s = 0; s < slots.length; s++) I[SLOTS + s] = slots[s]!;
     for (let t = 0; t < parts.length; t++) {
@@ -317,6 +333,7 @@ export class ThreadPool {
       if (Atomics.compareExchange(I, CLAIM, c, c + 1) !== c) continue;
       const p = parts[t]!;
       for (let s = 0; s < slots.length; s++) mine[slots[s]!] = p[s]!;
+      if (scratch?.poison) this.poisonScratch(scratch.base, scratch.stride);
       try {
         fn(...mine);
       } catch (e) {
@@ -336,6 +353,11 @@ export class ThreadPool {
     }
     if (error) throw error;
     if (I[ERR] !== 0) throw new Error(`kdet.wasm: '${name}' failed in a worker thread`);
+  }
+
+  /** Debugging: the caller's scratch refilled with 0xFF, as the workers do with theirs. */
+  private poisonScratch(base: number, stride: number): void {
+    new Uint8Array(this.memory.buffer).fill(0xff, base, base + stride);
   }
 
   /** Stops every worker (they exit their loop, then are terminated). Idempotent. */
