@@ -6,12 +6,18 @@
 // Protocol (one dispatch at a time, from the thread that owns the backend): the caller writes the
 // kernel's index, its arguments (float64, so i32 pointers and f32 values both pass exactly), the
 // argument slots that differ per part and each part's values into a small control
-// SharedArrayBuffer, resets DONE, sets the claim word to this dispatch's tag (its generation) with
-// part 0 next, bumps GEN and notifies. Every thread, the caller included, then claims parts by
-// compare-and-swap on the claim word until none is left, and counts each finished part in DONE;
-// the caller returns once DONE = parts. It never waits for a worker as such: one that wakes late
-// finds the claim word tagged with another generation (or exhausted) and goes back to sleep, and
-// a part once claimed keeps its dispatch (and so its fields) alive until it is counted done.
+// SharedArrayBuffer, resets DONE, sets the claim word to this dispatch's tag (its generation) and
+// the count of parts not yet claimed, bumps GEN and notifies. Every thread, the caller included,
+// then claims parts by compare-and-swap on the claim word (count − 1) until none is left, and
+// counts each finished part in DONE; the caller returns once DONE = parts. It never waits for a
+// worker as such: one that wakes late finds the claim word tagged with another generation (or
+// exhausted) and goes back to sleep, and a part once claimed keeps its dispatch (and so its
+// fields) alive until it is counted done. Whether a part is left must be read from the claim word
+// alone: a thread that has just finished the last part of a dispatch may look again while the
+// caller is already writing the next one's fields. (An earlier version compared the claim word's
+// next index with PARTS, which could then be the next dispatch's larger count: the late thread
+// claimed a part that did not exist, and its extra DONE let the next dispatch return one part
+// early, with part of its output unwritten. test/wasm/threads.test.ts hammers that window.)
 // Parts write disjoint outputs and compute the same thing whichever thread claims them, so the
 // result does not depend on the schedule.
 //
@@ -26,7 +32,7 @@ const NARGS = 3;
 const ERR = 4;
 const NSLOTS = 5;
 const PARTS = 6;
-const CLAIM = 7; // tag(GEN) | next part to claim (compare-and-swap)
+const CLAIM = 7; // tag(GEN) | parts not yet claimed (compare-and-swap; part = PARTS − that count)
 const SLOTS = 8; // up to MAX_SLOTS argument indices
 const SCRATCH_SLOT = 16; // argument that gets the thread's own scratch, or -1
 const SCRATCH_BASE = 17;
@@ -88,13 +94,15 @@ const start = (data, post) => {
     const tag = (seen & 0xfffff) << ${PART_BITS};
     for (;;) {
       const c = Atomics.load(I, ${CLAIM});
-      // Another dispatch than the one that woke us, or no part left: back to waiting.
+      // Another dispatch than the one that woke us, or no part left: back to waiting. Decided
+      // from the claim word alone: the other fields may already be the next dispatch's.
       if ((c & ~${(1 << PART_BITS) - 1}) !== tag) break;
-      const t = c & ${(1 << PART_BITS) - 1};
-      if (t >= I[${PARTS}]) break;
-      if (Atomics.compareExchange(I, ${CLAIM}, c, c + 1) !== c) continue;
-      // Part t is ours: the dispatch cannot end (nor its fields change) before we count it done.
+      const left = c & ${(1 << PART_BITS) - 1};
+      if (left === 0) break;
+      if (Atomics.compareExchange(I, ${CLAIM}, c, c - 1) !== c) continue;
+      // A part is ours: the dispatch cannot end (nor its fields change) before we count it done.
       const parts = I[${PARTS}];
+      const t = parts - left;
       try {
         const n = I[${NARGS}];
         args.length = n;
@@ -320,7 +328,7 @@ export class ThreadPool {
     const tag = tagOf(gen);
     const n = parts.length;
     Atomics.store(I, DONE, 0);
-    Atomics.store(I, CLAIM, tag);
+    Atomics.store(I, CLAIM, tag | n);
     Atomics.store(I, GEN, gen);
     Atomics.notify(I, GEN);
     const mine = args.slice();
@@ -328,10 +336,10 @@ export class ThreadPool {
     let error: unknown = null;
     for (;;) {
       const c = Atomics.load(I, CLAIM);
-      const t = c - tag;
-      if (t >= n) break;
-      if (Atomics.compareExchange(I, CLAIM, c, c + 1) !== c) continue;
-      const p = parts[t]!;
+      const left = c - tag;
+      if (left <= 0) break;
+      if (Atomics.compareExchange(I, CLAIM, c, c - 1) !== c) continue;
+      const p = parts[n - left]!;
       for (let s = 0; s < slots.length; s++) mine[slots[s]!] = p[s]!;
       if (scratch?.poison) this.poisonScratch(scratch.base, scratch.stride);
       try {
