@@ -27,6 +27,21 @@ it('poison mode hands out blocks filled with NaN', async () => {
   b.heap.free(buf);
 });
 
+it('KDET_WASM_POISON switches it on, and a value other than 0 or 1 is refused by name', async () => {
+  const old = process.env.KDET_WASM_POISON;
+  try {
+    process.env.KDET_WASM_POISON = '1';
+    const b = (await createWasmBackend({ threads: 1 })) as WasmBackend;
+    made.push(b);
+    expect(b.heap.poison).toBe(true);
+    process.env.KDET_WASM_POISON = 'yes';
+    await expect(createWasmBackend({ threads: 1 })).rejects.toThrow(/KDET_WASM_POISON must be 0 or 1, got 'yes'/);
+  } finally {
+    if (old === undefined) delete process.env.KDET_WASM_POISON;
+    else process.env.KDET_WASM_POISON = old;
+  }
+});
+
 it('six distillation steps give bit-identical losses and gradient norms with poisoned memory, serial and split', async () => {
   const run = async (b: WasmBackend) => {
     setBackend(b);
