@@ -51,6 +51,9 @@ export function sizeClass(bytes: number): number {
   return Math.ceil(b / step) * step;
 }
 
+/** All-ones bytes: a NaN as float32, −1 as int32. */
+export const POISON_BYTE = 0xff;
+
 /**
  * The JavaScript-side allocator over linear memory above the module's static data.
  *
@@ -63,9 +66,6 @@ export function sizeClass(bytes: number): number {
  * carved best-fit from a run, with the remainder cached under its own size. Memory grows only
  * when even that fails, so cached-but-unused blocks never make the heap grow.
  */
-/** All-ones bytes: a NaN as float32, −1 as int32. */
-export const POISON_BYTE = 0xff;
-
 export class WasmHeap {
   private readonly live = new Map<number, WasmBuffer>();
   /** Cached free blocks: size → addresses, and address → size (for coalescing). */

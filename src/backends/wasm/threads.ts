@@ -24,6 +24,8 @@
 // The worker's source is the string below (started from a blob/data URL, or `eval` on Node): the
 // package ships no extra file for users to serve.
 
+import { POISON_BYTE } from './memory.js';
+
 /** Int32 slots of the control block. */
 const GEN = 0; // bumped per dispatch; workers wait on it
 const DONE = 1; // parts finished in the current dispatch
@@ -109,7 +111,7 @@ const start = (data, post) => {
         for (let i = 0; i < n; i++) args[i] = F[i];
         const scratchSlot = I[${SCRATCH_SLOT}];
         if (scratchSlot >= 0) args[scratchSlot] = I[${SCRATCH_BASE}] + index * I[${SCRATCH_STRIDE}];
-        if (scratchSlot >= 0 && I[${POISON}] === 1) new Uint8Array(data.memory.buffer).fill(255, args[scratchSlot], args[scratchSlot] + I[${SCRATCH_STRIDE}]);
+        if (scratchSlot >= 0 && I[${POISON}] === 1) new Uint8Array(data.memory.buffer).fill(${POISON_BYTE}, args[scratchSlot], args[scratchSlot] + I[${SCRATCH_STRIDE}]);
         const ns = I[${NSLOTS}];
         for (let s = 0; s < ns; s++) args[I[${SLOTS} + s]] = I[${PART_BASE} + t * ${MAX_SLOTS} + s];
         fns[I[${FN}]].apply(null, args);
@@ -365,7 +367,7 @@ export class ThreadPool {
 
   /** Debugging: the caller's scratch refilled with 0xFF, as the workers do with theirs. */
   private poisonScratch(base: number, stride: number): void {
-    new Uint8Array(this.memory.buffer).fill(0xff, base, base + stride);
+    new Uint8Array(this.memory.buffer).fill(POISON_BYTE, base, base + stride);
   }
 
   /** Stops every worker (they exit their loop, then are terminated). Idempotent. */
