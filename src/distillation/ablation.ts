@@ -56,6 +56,16 @@ export const ABLATION_VARIANTS: readonly AblationVariant[] = [
   { name: 'soft-bounded-sl1', description: 'weighted soft CE + bounded regression (smooth-L1 distance), no hint', distill: { ...OFF, soft: true, regression: 'bounded', regressionDistance: 'smooth-l1' } },
   // Soft CE is the one term that helps at lr 0.1, and μ 0.8 (less of it) cost 1.8 points: does more of it gain more?
   { name: 'soft-mu0.2', description: 'soft CE, background weighted 1.5, μ 0.2 (the soft term weighs 0.8)', distill: { ...OFF, soft: true, mu: 0.2 } },
+  // The paper's T is 1, where the teacher's posteriors are nearly one-hot on most ROIs. Hinton's
+  // T > 1 shows the student the teacher's ranking of the wrong classes; the soft gradient then
+  // shrinks as 1/T², which his T² factor restores.
+  { name: 'soft-T2', description: 'soft CE (background 1.5), T 2, scaled by T²', distill: { ...OFF, soft: true, temperature: 2, scaleSoftByT2: true } },
+  { name: 'soft-T4', description: 'soft CE (background 1.5), T 4, scaled by T²', distill: { ...OFF, soft: true, temperature: 4, scaleSoftByT2: true } },
+  // The teacher's heads as the start gained 7 points at lr 0.1 but 25 at lr 0.02 (1500 steps):
+  // the fresh backbone's large early steps undo them. Here they learn at a fifth of the rate.
+  { name: 'heads-lr0.2', description: 'teacher’s heads as the start, learning at 0.2× the lr; no distillation term', distill: { ...OFF, headsFromTeacher: true, headsLrScale: 0.2 } },
+  { name: 'soft-heads-lr0.2', description: 'weighted soft CE, teacher’s heads as the start at 0.2× the lr', distill: { ...OFF, soft: true, headsFromTeacher: true, headsLrScale: 0.2 } },
+  { name: 'full-heads-lr0.2', description: 'full without adapter, teacher’s heads as the start at 0.2× the lr', distill: { adapter: 'none', headsFromTeacher: true, headsLrScale: 0.2 } },
 ];
 
 /** The pairs whose order the paper claims (better, worse). */

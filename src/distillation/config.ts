@@ -10,6 +10,8 @@ export interface DistillConfig {
   mu: number;
   /** Temperature T of the soft targets. */
   temperature: number;
+  /** Multiply the soft term by T² (Hinton et al. 2015; beyond the paper, whose T is 1). */
+  scaleSoftByT2: boolean;
   /** w_background of the soft loss (other classes 1). */
   backgroundWeight: number;
   /** λ: weight of the regression terms inside L_RPN and L_RCN. */
@@ -47,12 +49,18 @@ export interface DistillConfig {
    * heads were trained on.
    */
   headsFromTeacher: boolean;
+  /**
+   * Learning-rate multiplier of those copied heads (beyond the paper; needs headsFromTeacher).
+   * The student's lr suits a fresh backbone; at that rate the early steps undo the teacher's heads.
+   */
+  headsLrScale: number;
 }
 
 export function defaultDistillConfig(overrides: Partial<DistillConfig> = {}): DistillConfig {
   return {
     mu: 0.5,
     temperature: 1,
+    scaleSoftByT2: false,
     backgroundWeight: 1.5,
     lambda: 1,
     nu: 0.5,
@@ -69,6 +77,7 @@ export function defaultDistillConfig(overrides: Partial<DistillConfig> = {}): Di
     psi: 0.5,
     warmupSteps: 0,
     headsFromTeacher: false,
+    headsLrScale: 1,
     ...overrides,
   };
 }

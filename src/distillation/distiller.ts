@@ -61,7 +61,14 @@ export class Distiller extends Module {
     this.adapter = this.addModule('adapter', new Adapter(student.backbone.outChannels, teacher.backbone.outChannels, config.adapter, rng));
     teacher.setTrainable(false);
     teacher.eval();
-    if (config.headsFromTeacher) copyHeads(teacher, student);
+    if (!(config.headsLrScale >= 0)) throw new Error(`kdet.Distiller: headsLrScale must be ≥ 0, got ${config.headsLrScale}`);
+    if (config.headsLrScale !== 1 && !config.headsFromTeacher) {
+      throw new Error(`kdet.Distiller: headsLrScale ${config.headsLrScale} applies to heads copied from the teacher; set headsFromTeacher too`);
+    }
+    if (config.headsFromTeacher) {
+      copyHeads(teacher, student);
+      for (const head of [student.rpnHead, student.boxHead]) for (const p of head.parameters()) p.lrScale = config.headsLrScale;
+    }
   }
 
   /**
@@ -106,7 +113,7 @@ export class Distiller extends Module {
     const roiLabels = tensor(roiT.labels, [roiT.labels.length], { dtype: 'int32', backend });
     if (cfg.soft && t.rpnLogits && t.roiLogits) {
       const mu = 1 - (1 - cfg.mu) * ramp;
-      const opts = { mu, temperature: cfg.temperature };
+      const opts = { mu, temperature: cfg.temperature, scaleByTemperatureSquared: cfg.scaleSoftByT2 };
       out.rpnCls = distillClassification(gatherRows(s.rpn.logits, rpnT.sampled), t.rpnLogits, rpnLabels, { ...opts, classWeights: [cfg.backgroundWeight, 1] }).total;
       out.roiCls = distillClassification(s.roi.logits, t.roiLogits, roiLabels, { ...opts, classWeights: [cfg.backgroundWeight, ...Array(classes - 1).fill(1)] }).total;
     } else {

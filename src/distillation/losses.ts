@@ -18,6 +18,11 @@ export interface SoftCEOptions {
   temperature: number;
   /** Per-class weights w_c [C] (background 1.5, others 1 in the paper); none = all 1. */
   classWeights?: readonly number[] | null;
+  /**
+   * Multiply the soft term by T² (Hinton et al. 2015, beyond the paper): the soft gradient
+   * shrinks as 1/T², so without it a T > 1 mostly turns the term down rather than softening it.
+   */
+  scaleByTemperatureSquared?: boolean;
 }
 
 /** Teacher probabilities at temperature T, as a constant. */
@@ -40,7 +45,8 @@ export function weightedSoftCrossEntropy(studentLogits: Tensor, teacherLogits: T
   const pt = teacherProbabilities(teacherLogits, opts.temperature);
   const zs = opts.temperature === 1 ? studentLogits : div(studentLogits, opts.temperature);
   const weight = opts.classWeights ? tensor(Float32Array.from(opts.classWeights), [c], { backend: studentLogits.backend }) : null;
-  return crossEntropy(zs, pt, { weight, reduction: 'mean' });
+  const ce = crossEntropy(zs, pt, { weight, reduction: 'mean' });
+  return opts.scaleByTemperatureSquared && opts.temperature !== 1 ? mul(ce, opts.temperature ** 2) : ce;
 }
 
 export interface ClassificationDistillOptions extends SoftCEOptions {

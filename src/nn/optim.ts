@@ -62,7 +62,10 @@ export interface SGDOptions {
   nesterov?: boolean;
 }
 
-/** torch.optim.SGD: d = g + wd·p; buf = μ·buf + d (buf = d at the first step); p −= lr·buf. */
+/**
+ * torch.optim.SGD: d = g + wd·p; buf = μ·buf + d (buf = d at the first step); p −= lr·buf, with
+ * lr times the parameter's lrScale.
+ */
 export class SGD extends Optimizer {
   private readonly momentumBuf: (Tensor | null)[];
 
@@ -79,7 +82,7 @@ export class SGD extends Optimizer {
     const { momentum = 0, weightDecay = 0, nesterov = false } = this.opts;
     // One fused kernel per parameter (engine/ops/optim.ts): the same float32 operations as the
     // elementwise spelling, without its five or six passes over the tensor and their allocations.
-    const r = sgdUpdate(p.value, g, this.momentumBuf[i] ?? null, { lr: this.lr, momentum, weightDecay, nesterov }, gradScale);
+    const r = sgdUpdate(p.value, g, this.momentumBuf[i] ?? null, { lr: this.lr * p.lrScale, momentum, weightDecay, nesterov }, gradScale);
     if (r.momentum) swap(this.momentumBuf, i, r.momentum);
     p.assign(r.param);
   }
@@ -128,7 +131,7 @@ export class Adam extends Optimizer {
       const v = swap(this.v, i, v0 ? add(mul(v0, beta2), mul(square(d), 1 - beta2)) : mul(square(d), 1 - beta2));
       const mHat = div(m, 1 - beta1 ** t);
       const denom = add(sqrt(div(v, 1 - beta2 ** t)), eps);
-      return sub(p.value, mul(div(mHat, denom), this.lr));
+      return sub(p.value, mul(div(mHat, denom), this.lr * p.lrScale));
     });
     p.assign(next);
   }

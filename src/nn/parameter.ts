@@ -8,6 +8,13 @@ import type { Tensor } from '../engine/tensor.js';
  */
 export class Parameter {
   private _value: Tensor;
+  /**
+   * Multiplier of the optimiser's learning rate for this parameter (Caffe's lr_mult; a parameter
+   * group's lr in torch.optim). Distillation sets it below 1 on heads copied from the teacher, so
+   * the large early steps a fresh backbone wants do not undo them. Not checkpointed: it is
+   * configuration, set again by whoever builds the model.
+   */
+  lrScale = 1;
 
   constructor(
     value: Tensor,

@@ -25,6 +25,7 @@ export const distillFlags = {
   'test-size': { type: 'int', default: 0, help: 'held-out scenes (0: as recorded with the teacher)' },
   mu: { type: 'number', default: d.mu, help: 'μ, hard-label share of the classification loss' },
   temperature: { type: 'number', default: d.temperature, help: 'T of the soft targets' },
+  'soft-t2': { type: 'boolean', default: d.scaleSoftByT2, help: 'multiply the soft term by T² (Hinton et al. 2015; beyond the paper)' },
   'bg-weight': { type: 'number', default: d.backgroundWeight, help: 'background weight of the soft loss' },
   nu: { type: 'number', default: d.nu, help: 'ν, weight of the teacher-bounded regression' },
   margin: { type: 'number', default: d.margin, help: 'm, margin of the bound' },
@@ -41,6 +42,7 @@ export const distillFlags = {
   psi: { type: 'number', default: d.psi, help: 'ψ of the imitation mask' },
   'distill-warmup': { type: 'int', default: d.warmupSteps, help: 'steps to ramp the distillation terms in' },
   'heads-from-teacher': { type: 'boolean', default: d.headsFromTeacher, help: 'start the student\'s RPN and box heads from the teacher\'s weights' },
+  'heads-lr-scale': { type: 'number', default: d.headsLrScale, help: 'learning-rate multiplier of the heads copied from the teacher (needs --heads-from-teacher)' },
   backend: { type: 'string', default: 'wasm', choices: BACKEND_NAMES, help: 'compute backend' },
   seed: { type: 'int', default: 0, help: 'seed' },
   out: { type: 'string', default: 'runs/distill', help: 'output folder' },
@@ -108,10 +110,10 @@ export async function distill(argv: string[]): Promise<void> {
   await useBackend(f.backend);
   const { model: teacher, meta } = await loadDetector(f.teacher, '--teacher');
   const distillConfig: DistillConfig = defaultDistillConfig({
-    mu: f.mu, temperature: f.temperature, backgroundWeight: f['bg-weight'], nu: f.nu, margin: f.margin, gamma: f.gamma, lambda: f.lambda,
+    mu: f.mu, temperature: f.temperature, scaleSoftByT2: f['soft-t2'], backgroundWeight: f['bg-weight'], nu: f.nu, margin: f.margin, gamma: f.gamma, lambda: f.lambda,
     soft: f.soft, regression: f.regression as DistillConfig['regression'], regressionDistance: f['reg-distance'] as DistillConfig['regressionDistance'], hint: f.hint, adapter: f.adapter as DistillConfig['adapter'],
     hintNorm: f['hint-norm'] as DistillConfig['hintNorm'], hintReduction: f['hint-reduction'] as DistillConfig['hintReduction'],
-    fineGrained: f['fine-grained'], psi: f.psi, warmupSteps: f['distill-warmup'], headsFromTeacher: f['heads-from-teacher'],
+    fineGrained: f['fine-grained'], psi: f.psi, warmupSteps: f['distill-warmup'], headsFromTeacher: f['heads-from-teacher'], headsLrScale: f['heads-lr-scale'],
   });
   const size = meta.data.size;
   const studentFlops = new FasterRCNN(modelConfig(f.student, meta.classNames.length), new Rng(0));
