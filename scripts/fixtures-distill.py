@@ -94,6 +94,22 @@ for mode, p, margin, nu, normaliser in [("bounded", 10, 0.0, 0.5, 24), ("bounded
                   "rs": t(rs), "rt": t(rt), "y": t(y), "active": active.int().tolist(),
                   "smoothL1": sl1.item(), "bounded": bounded.item(), "total": total.item(), "grad": t(g)})
 
+# Hinton et al.'s T² factor on the soft term (beyond the paper): appended, so the cases above
+# keep their random draws. At T = 1 the factor is 1.
+for n, c, temp, mu, wbg in [(8, 5, 2.0, 0.5, 1.5), (6, 11, 4.0, 0.5, 1.5), (5, 3, 1.0, 0.5, 1.5)]:
+    zs = torch.randn(n, c, dtype=torch.float64, requires_grad=True)
+    zt = torch.randn(n, c, dtype=torch.float64) * 2
+    y = torch.randint(0, c, (n,))
+    w = torch.ones(c, dtype=torch.float64)
+    w[0] = wbg
+    soft = -(w * F.softmax(zt / temp, 1) * F.log_softmax(zs / temp, 1)).sum(1).mean() * temp ** 2
+    hard = F.cross_entropy(zs, y)
+    total = mu * hard + (1 - mu) * soft
+    g, = torch.autograd.grad(total, zs)
+    cases.append({"kind": "classification-t2", "n": n, "c": c, "temperature": temp, "mu": mu, "wbg": wbg,
+                  "zs": t(zs), "zt": t(zt), "labels": y.tolist(), "soft": soft.item(), "hard": hard.item(),
+                  "total": total.item(), "grad": t(g)})
+
 path = os.path.join(os.path.dirname(__file__), "..", "test", "fixtures", "distillation", "losses.json")
 with open(path, "w") as f:
     json.dump({"cases": cases}, f)

@@ -56,19 +56,20 @@ export class Distiller extends Module {
     readonly featureStore: TeacherFeatureStore | null = null,
   ) {
     super();
-    checkCompatible(student, teacher);
-    this.addModule('student', student);
-    this.adapter = this.addModule('adapter', new Adapter(student.backbone.outChannels, teacher.backbone.outChannels, config.adapter, rng));
-    teacher.setTrainable(false);
-    teacher.eval();
+    // Checked before anything is allocated, so a refused configuration leaks nothing.
     if (!(config.headsLrScale >= 0)) throw new Error(`kdet.Distiller: headsLrScale must be ≥ 0, got ${config.headsLrScale}`);
     if (config.headsLrScale !== 1 && !config.headsFromTeacher) {
       throw new Error(`kdet.Distiller: headsLrScale ${config.headsLrScale} applies to heads copied from the teacher; set headsFromTeacher too`);
     }
+    checkCompatible(student, teacher);
     if (config.headsFromTeacher) {
       copyHeads(teacher, student);
       for (const head of [student.rpnHead, student.boxHead]) for (const p of head.parameters()) p.lrScale = config.headsLrScale;
     }
+    this.addModule('student', student);
+    this.adapter = this.addModule('adapter', new Adapter(student.backbone.outChannels, teacher.backbone.outChannels, config.adapter, rng));
+    teacher.setTrainable(false);
+    teacher.eval();
   }
 
   /**

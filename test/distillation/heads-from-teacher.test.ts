@@ -52,12 +52,32 @@ describeEachBackend(loaded, (backend: Backend) => {
     expect(memoryStats(backend)).toEqual(before);
   });
 
+  it('headsLrScale sets the learning-rate multiplier of the copied heads only, and needs headsFromTeacher', () => {
+    setBackend(backend);
+    const before = memoryStats(backend);
+    const teacher = new FasterRCNN(config([[8, 8], [16, 16]]), new Rng(1));
+    const student = new FasterRCNN(config([[4], [16]]), new Rng(2));
+    const d = new Distiller(student, teacher, defaultDistillConfig({ headsFromTeacher: true, headsLrScale: 0.2 }), new Rng(3));
+    const heads = new Set([...student.rpnHead.parameters(), ...student.boxHead.parameters()]);
+    expect(heads.size).toBeGreaterThan(0);
+    for (const p of d.trainableParameters()) expect(p.lrScale).toBe(heads.has(p) ? 0.2 : 1);
+    expect(d.adapter.parameters().length).toBeGreaterThan(0);
+    d.dispose();
+    for (const bad of [{ headsLrScale: 0.2 }, { headsFromTeacher: true, headsLrScale: -1 }, { headsFromTeacher: true, headsLrScale: Number.NaN }]) {
+      const s = new FasterRCNN(config([[4], [16]]), new Rng(2));
+      expect(() => new Distiller(s, teacher, defaultDistillConfig(bad), new Rng(3))).toThrow(/kdet\.Distiller: headsLrScale/);
+      s.dispose();
+    }
+    teacher.dispose();
+    expect(memoryStats(backend)).toEqual(before);
+  });
+
   it('headsFromTeacher refuses heads of different sizes, naming the part, the parameter and both shapes', () => {
     setBackend(backend);
     const before = memoryStats(backend);
     const teacher = new FasterRCNN(config([[16]], 32), new Rng(1));
     const student = new FasterRCNN(config([[16]], 16), new Rng(2));
-    expect(() => new Distiller(student, teacher, defaultDistillConfig({ headsFromTeacher: true, adapter: 'none' }), new Rng(3))).toThrow(
+    expect(() => new Distiller(student, teacher, defaultDistillConfig({ headsFromTeacher: true }), new Rng(3))).toThrow(
       /headsFromTeacher needs equal heads, but the box head's '[\w.]+' is \[[\d,]+\] in the teacher and \[[\d,]+\] in the student/,
     );
     student.dispose();

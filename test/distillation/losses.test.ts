@@ -33,6 +33,21 @@ describeEachBackend(loaded, (backend: Backend) => {
     });
   }
 
+  for (const c of cases.filter((x: { kind: string }) => x.kind === 'classification-t2')) {
+    it(`soft CE scaled by T² (Hinton) matches PyTorch (C=${c.c}, T=${c.temperature}); without the flag it is T² smaller`, async () => {
+      const zs = f(c.zs, [c.n, c.c]);
+      const zt = f(c.zt, [c.n, c.c]);
+      const y = tensor(Int32Array.from(c.labels), [c.n], { dtype: 'int32', backend });
+      const opts = { mu: c.mu, temperature: c.temperature, classWeights: [c.wbg, ...Array(c.c - 1).fill(1)] };
+      const { value, grads } = valueAndGrads(() => distillClassification(zs, zt, y, { ...opts, scaleByTemperatureSquared: true }).total, [zs]);
+      assertClose(await value.data(), [c.total], { rtol: 1e-4, what: 'total' });
+      assertClose(await grads[0]!.data(), c.grad, { rtol: 1e-4, atol: 1e-6, what: 'd/dZs' });
+      const plain = distillClassification(zs, zt, y, opts);
+      assertClose(await plain.soft.data(), [c.soft / c.temperature ** 2], { rtol: 1e-4, what: 'soft without T²' });
+      [zs, zt, y, value, ...grads, plain.total, plain.hard, plain.soft].forEach((t) => t.dispose());
+    });
+  }
+
   for (const c of cases.filter((x: { kind: string }) => x.kind === 'regression')) {
     it(`teacher-bounded regression matches PyTorch (margin ${c.margin}, ν ${c.nu})`, async () => {
       const rs = f(c.rs, [c.p, 4]);

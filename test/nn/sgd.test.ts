@@ -123,6 +123,38 @@ describeEachBackend(await loadBackendsUnderTest(), (backend: Backend, name: stri
     [g, coef].forEach((t) => t.dispose());
   });
 
+  it('a parameter’s lrScale multiplies the learning rate of SGD and Adam for it alone', async () => {
+    setBackend(backend);
+    const before = memoryStats(backend);
+    const g = tensor(rand(17), [17]);
+    const p0 = rand(17);
+    const run = async (make: (ps: Parameter[], lr: number) => SGD | Adam, lr: number, scale: number): Promise<Float32Array[]> => {
+      const [a, b] = [new Parameter(tensor(p0, [17])), new Parameter(tensor(p0, [17]))];
+      a.lrScale = scale;
+      const opt = make([a, b], lr);
+      for (let s = 0; s < 3; s++) opt.apply([g, g]);
+      const out = [await read(a.value), await read(b.value)];
+      opt.dispose();
+      [a, b].forEach((q) => q.dispose());
+      return out;
+    };
+    for (const make of [
+      (ps: Parameter[], lr: number) => new SGD(ps, lr, { momentum: 0.9, weightDecay: 1e-4 }),
+      (ps: Parameter[], lr: number) => new Adam(ps, lr, { weightDecay: 1e-4 }),
+    ]) {
+      const [scaledA, scaledB] = await run(make, 0.1, 0.25);
+      const [slowA] = await run(make, 0.025, 1);
+      const [, fullB] = await run(make, 0.1, 1);
+      expect(scaledA.some(Number.isNaN)).toBe(false);
+      // The scaled parameter moves as at lr·0.25; its neighbour keeps the full rate.
+      expect(Array.from(scaledA)).toEqual(Array.from(slowA!));
+      expect(Array.from(scaledB!)).toEqual(Array.from(fullB!));
+      expect(Array.from(scaledA)).not.toEqual(Array.from(scaledB!));
+    }
+    g.dispose();
+    expect(memoryStats(backend)).toEqual(before);
+  });
+
   it('names the op and the argument on bad input', () => {
     setBackend(backend);
     const before = memoryStats(backend);
