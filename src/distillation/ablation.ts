@@ -61,9 +61,13 @@ export const ABLATION_VARIANTS: readonly AblationVariant[] = [
   // shrinks as 1/T², which his T² factor restores.
   { name: 'soft-T2', description: 'soft CE (background 1.5), T 2, scaled by T²', distill: { ...OFF, soft: true, temperature: 2, scaleSoftByT2: true } },
   { name: 'soft-T4', description: 'soft CE (background 1.5), T 4, scaled by T²', distill: { ...OFF, soft: true, temperature: 4, scaleSoftByT2: true } },
+  // T 2 with T² cost 10 points, T 4 25: is it the softening or the factor? The paper's form, T 2
+  // without T², keeps the targets and drops the factor (its soft gradient is then ~1/T of T 1's).
+  { name: 'soft-T2-plain', description: 'soft CE (background 1.5), T 2, no T² factor (the paper’s form)', distill: { ...OFF, soft: true, temperature: 2 } },
   // The teacher's heads as the start gained 7 points at lr 0.1 but 25 at lr 0.02 (1500 steps):
   // the fresh backbone's large early steps undo them. Here they learn at a fifth of the rate.
   { name: 'heads-lr0.2', description: 'teacher’s heads as the start, learning at 0.2× the lr; no distillation term', distill: { ...OFF, headsFromTeacher: true, headsLrScale: 0.2 } },
+  { name: 'heads-lr0.05', description: 'teacher’s heads as the start, learning at 0.05× the lr; no distillation term', distill: { ...OFF, headsFromTeacher: true, headsLrScale: 0.05 } },
   { name: 'soft-heads-lr0.2', description: 'weighted soft CE, teacher’s heads as the start at 0.2× the lr', distill: { ...OFF, soft: true, headsFromTeacher: true, headsLrScale: 0.2 } },
   { name: 'full-heads-lr0.2', description: 'full without adapter, teacher’s heads as the start at 0.2× the lr', distill: { adapter: 'none', headsFromTeacher: true, headsLrScale: 0.2 } },
 ];
