@@ -1,3 +1,4 @@
+import { check } from '../engine/errors.js';
 import { tensor } from '../engine/ops/creation.js';
 import { mul } from '../engine/ops/elementwise.js';
 import { scope } from '../engine/scope.js';
@@ -57,10 +58,8 @@ export class Distiller extends Module {
   ) {
     super();
     // Checked before anything is allocated, so a refused configuration leaks nothing.
-    if (!(config.headsLrScale >= 0)) throw new Error(`kdet.Distiller: headsLrScale must be ≥ 0, got ${config.headsLrScale}`);
-    if (config.headsLrScale !== 1 && !config.headsFromTeacher) {
-      throw new Error(`kdet.Distiller: headsLrScale ${config.headsLrScale} applies to heads copied from the teacher; set headsFromTeacher too`);
-    }
+    check(config.headsLrScale >= 0, 'Distiller', () => `headsLrScale must be ≥ 0, got ${config.headsLrScale}`);
+    check(config.headsLrScale === 1 || config.headsFromTeacher, 'Distiller', () => `headsLrScale ${config.headsLrScale} applies to heads copied from the teacher; set headsFromTeacher too`);
     checkCompatible(student, teacher);
     if (config.headsFromTeacher) {
       copyHeads(teacher, student);

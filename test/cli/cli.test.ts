@@ -90,6 +90,15 @@ describe('kdet end to end on a tiny model', () => {
     const log = readFileSync(join(dir, 'd', 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(Object.keys(log[0])).toEqual(expect.arrayContaining(['rpnCls', 'rpnReg', 'roiCls', 'roiReg', 'hint']));
 
+    // The options beyond the paper reach the distiller, and a multiplier for heads that were not copied is refused by name.
+    const h = await kdet('distill', '--teacher', ckpt, '--student', 'tiny', '--steps', '1', '--eval-every', '0', '--out', join(dir, 'h'), '--heads-from-teacher', '--heads-lr-scale', '0.2', '--adapter', 'none', '--temperature', '2', '--soft-t2');
+    expect(h.err).toBe('');
+    expect(h.code).toBe(0);
+    expect(JSON.parse(/terms: (.*)/.exec(h.out)![1]!)).toMatchObject({ headsFromTeacher: true, headsLrScale: 0.2, temperature: 2, scaleSoftByT2: true });
+    const hBad = await kdet('distill', '--teacher', ckpt, '--student', 'tiny', '--steps', '1', '--out', join(dir, 'h2'), '--heads-lr-scale', '0.2');
+    expect(hBad.code).not.toBe(0);
+    expect(hBad.err).toMatch(/headsLrScale 0\.2 applies to heads copied from the teacher; set headsFromTeacher too/);
+
     // A teacher cache folder serves a second run everything the first computed, with the same result.
     const tc = ['distill', '--teacher', ckpt, '--student', 'tiny', '--steps', '2', '--eval-every', '0', '--teacher-cache', join(dir, 'tc')];
     const c1 = await kdet(...tc, '--out', join(dir, 'c1'));
