@@ -17,8 +17,8 @@ def t(x):
     return x.detach().flatten().tolist()
 
 
-# Weighted soft CE + hard CE, several temperatures, mu values and class counts.
-for n, c, temp, mu, wbg in [(7, 2, 1.0, 0.5, 1.5), (9, 5, 2.0, 0.3, 1.5), (6, 4, 1.0, 1.0, 1.0), (5, 3, 0.5, 0.0, 2.0)]:
+def classification_case(kind, n, c, temp, mu, wbg, factor):
+    """μ·hard CE + (1 − μ)·factor·weighted soft CE on fresh random logits (factor: 1, or T²)."""
     zs = torch.randn(n, c, dtype=torch.float64, requires_grad=True)
     zt = torch.randn(n, c, dtype=torch.float64) * 2
     y = torch.randint(0, c, (n,))
@@ -26,13 +26,18 @@ for n, c, temp, mu, wbg in [(7, 2, 1.0, 0.5, 1.5), (9, 5, 2.0, 0.3, 1.5), (6, 4,
     w[0] = wbg
     pt = F.softmax(zt / temp, 1)
     log_ps = F.log_softmax(zs / temp, 1)
-    soft = -(w * pt * log_ps).sum(1).mean()
+    soft = -(w * pt * log_ps).sum(1).mean() * factor
     hard = F.cross_entropy(zs, y)
     total = mu * hard + (1 - mu) * soft
     g, = torch.autograd.grad(total, zs)
-    cases.append({"kind": "classification", "n": n, "c": c, "temperature": temp, "mu": mu, "wbg": wbg,
+    cases.append({"kind": kind, "n": n, "c": c, "temperature": temp, "mu": mu, "wbg": wbg,
                   "zs": t(zs), "zt": t(zt), "labels": y.tolist(), "soft": soft.item(), "hard": hard.item(),
                   "total": total.item(), "grad": t(g)})
+
+
+# Weighted soft CE + hard CE, several temperatures, mu values and class counts.
+for n, c, temp, mu, wbg in [(7, 2, 1.0, 0.5, 1.5), (9, 5, 2.0, 0.3, 1.5), (6, 4, 1.0, 1.0, 1.0), (5, 3, 0.5, 0.0, 2.0)]:
+    classification_case("classification", n, c, temp, mu, wbg, 1.0)
 
 # Bounded regression: some boxes above the teacher's error, some below, some within the margin.
 for p, margin, nu, normaliser in [(8, 0.0, 0.5, 20), (10, 0.5, 0.5, 32), (6, 0.0, 1.0, 6)]:
@@ -97,18 +102,7 @@ for mode, p, margin, nu, normaliser in [("bounded", 10, 0.0, 0.5, 24), ("bounded
 # Hinton et al.'s T² factor on the soft term (beyond the paper): appended, so the cases above
 # keep their random draws. At T = 1 the factor is 1.
 for n, c, temp, mu, wbg in [(8, 5, 2.0, 0.5, 1.5), (6, 11, 4.0, 0.5, 1.5), (5, 3, 1.0, 0.5, 1.5)]:
-    zs = torch.randn(n, c, dtype=torch.float64, requires_grad=True)
-    zt = torch.randn(n, c, dtype=torch.float64) * 2
-    y = torch.randint(0, c, (n,))
-    w = torch.ones(c, dtype=torch.float64)
-    w[0] = wbg
-    soft = -(w * F.softmax(zt / temp, 1) * F.log_softmax(zs / temp, 1)).sum(1).mean() * temp ** 2
-    hard = F.cross_entropy(zs, y)
-    total = mu * hard + (1 - mu) * soft
-    g, = torch.autograd.grad(total, zs)
-    cases.append({"kind": "classification-t2", "n": n, "c": c, "temperature": temp, "mu": mu, "wbg": wbg,
-                  "zs": t(zs), "zt": t(zt), "labels": y.tolist(), "soft": soft.item(), "hard": hard.item(),
-                  "total": total.item(), "grad": t(g)})
+    classification_case("classification-t2", n, c, temp, mu, wbg, temp ** 2)
 
 path = os.path.join(os.path.dirname(__file__), "..", "test", "fixtures", "distillation", "losses.json")
 with open(path, "w") as f:
