@@ -52,6 +52,7 @@ export interface DistillConfig {
   /**
    * Learning-rate multiplier of those copied heads (beyond the paper; needs headsFromTeacher).
    * The student's lr suits a fresh backbone; at that rate the early steps undo the teacher's heads.
+   * Set as the heads' Parameter.lrScale when the Distiller is built (the student belongs to it).
    */
   headsLrScale: number;
 }

@@ -104,7 +104,7 @@ export interface AdamOptions {
   weightDecay?: number;
 }
 
-/** torch.optim.Adam (L2 weight decay added to the gradient, bias-corrected moments). */
+/** torch.optim.Adam (L2 weight decay added to the gradient, bias-corrected moments), lr times the parameter's lrScale. */
 export class Adam extends Optimizer {
   private readonly m: (Tensor | null)[];
   private readonly v: (Tensor | null)[];
