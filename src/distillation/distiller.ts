@@ -10,6 +10,7 @@ import { poolRois } from '../detection/roi-heads.js';
 import { kaimingNormal } from '../nn/init.js';
 import { Conv2d } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
+import type { Parameter } from '../nn/parameter.js';
 import type { DistillConfig } from './config.js';
 import { imitationMask } from './imitation-mask.js';
 import { distillClassification, distillRegression, hintLoss } from './losses.js';
@@ -61,10 +62,7 @@ export class Distiller extends Module {
     check(config.headsLrScale >= 0, 'Distiller', () => `headsLrScale must be ≥ 0, got ${config.headsLrScale}`);
     check(config.headsLrScale === 1 || config.headsFromTeacher, 'Distiller', () => `headsLrScale ${config.headsLrScale} applies to heads copied from the teacher; set headsFromTeacher too`);
     checkCompatible(student, teacher);
-    if (config.headsFromTeacher) {
-      copyHeads(teacher, student);
-      for (const head of [student.rpnHead, student.boxHead]) for (const p of head.parameters()) p.lrScale = config.headsLrScale;
-    }
+    if (config.headsFromTeacher) for (const p of copyHeads(teacher, student)) p.lrScale = config.headsLrScale;
     this.addModule('student', student);
     this.adapter = this.addModule('adapter', new Adapter(student.backbone.outChannels, teacher.backbone.outChannels, config.adapter, rng));
     teacher.setTrainable(false);
@@ -193,8 +191,12 @@ export class Distiller extends Module {
   }
 }
 
-/** The student's RPN and box heads take copies of the teacher's weights (same names and shapes). */
-export function copyHeads(from: FasterRCNN, to: FasterRCNN): void {
+/**
+ * The student's RPN and box heads take copies of the teacher's weights (same names and shapes).
+ * Returns the student's parameters that were overwritten.
+ */
+export function copyHeads(from: FasterRCNN, to: FasterRCNN): Parameter[] {
+  const copied: Parameter[] = [];
   for (const [part, src, dst] of [
     ['RPN head', from.rpnHead, to.rpnHead],
     ['box head', from.boxHead, to.boxHead],
@@ -206,8 +208,10 @@ export function copyHeads(from: FasterRCNN, to: FasterRCNN): void {
         throw new Error(`kdet.Distiller: headsFromTeacher needs equal heads, but the ${part}'s '${name}' is [${p.shape}] in the teacher and ${q ? `[${q.shape}]` : 'missing'} in the student`);
       }
       q.assign(noGrad(() => mul(p.value, 1)));
+      copied.push(q);
     }
   }
+  return copied;
 }
 
 /** Student and teacher must share anchors and feature stride so that RPN outputs and hint maps align. */
