@@ -74,6 +74,10 @@ export const ABLATION_VARIANTS: readonly AblationVariant[] = [
   // The full objective on that start costs 4.3 points, and in the full method ν 0.05 won back 6.5:
   // all three of the paper's terms, with the teacher regression at a tenth.
   { name: 'full-heads-lr0.2-nu0.05', description: 'full without adapter, ν 0.05, teacher’s heads as the start at 0.2× the lr', distill: { adapter: 'none', nu: 0.05, headsFromTeacher: true, headsLrScale: 0.2 } },
+  // ν 0.05 won 5.8 points there; the hint (mean L2, no adapter, γ 0.5) is what is left at full
+  // weight. Soft + bounded alone says what the hint costs; γ 0.05 keeps all three terms, lighter.
+  { name: 'soft-bounded-heads-lr0.2-nu0.05', description: 'weighted soft CE + bounded regression (ν 0.05), no hint, teacher’s heads as the start at 0.2× the lr', distill: { ...OFF, soft: true, regression: 'bounded', nu: 0.05, headsFromTeacher: true, headsLrScale: 0.2 } },
+  { name: 'full-heads-lr0.2-nu0.05-g0.05', description: 'full without adapter, ν 0.05, γ 0.05, teacher’s heads as the start at 0.2× the lr', distill: { adapter: 'none', nu: 0.05, gamma: 0.05, headsFromTeacher: true, headsLrScale: 0.2 } },
 ];
 
 /** The pairs whose order the paper claims (better, worse). */
