@@ -1,16 +1,19 @@
 /**
  * Why a distillation step costs about twice a student step: the floating-point work of one batch
  * of the student's training step (forward and backward) against the frozen teacher's forward
- * (backbone, RPN head, box head on the student's sampled ROIs), counted from the model configs.
+ * (backbone, RPN head, box head on the student's sampled ROIs), counted by the models' own layers.
  * Multiply-adds count as 2 FLOPs; a backward pass costs two forwards per layer (input and weight
  * gradients) except for the first convolution, whose input needs no gradient. ROI align,
  * pooling, ReLU and the losses are left out (under 2 % of either side).
  *
  *   node scripts/run.mjs scripts/step-flops.ts [--batch 4] [--size 128] > results/distill-step/flops.md
  */
-import { BACKBONE_PRESETS, type BackboneConfig } from '../src/detection/backbone.js';
 import { modelConfig } from '../src/cli/presets.js';
-import type { FasterRCNNConfig } from '../src/detection/config.js';
+import { FasterRCNN } from '../src/detection/faster-rcnn.js';
+import { Conv2d } from '../src/nn/layers.js';
+import { Rng } from '../src/engine/random.js';
+import { setBackend } from '../src/engine/state.js';
+import { createReferenceBackend } from '../src/backends/reference/index.js';
 
 const arg = (name: string, dflt: number): number => {
   const i = process.argv.indexOf(`--${name}`);
@@ -26,33 +29,30 @@ interface Parts {
   boxHead: number;
 }
 
-/** Forward FLOPs of one batch, by part. */
-function forward(cfg: FasterRCNNConfig, bb: BackboneConfig): Parts {
-  let h = size;
-  let c = bb.inChannels;
-  let backbone = 0;
-  let firstConv = 0;
-  bb.stages.forEach((stage, s) => {
-    if (s > 0) h = Math.floor(h / 2);
-    for (const out of stage) {
-      const f = 2 * c * out * 9 * h * h;
-      if (backbone === 0) firstConv = f;
-      backbone += f;
-      c = out;
-    }
-  });
-  const a = cfg.anchors.sizes.length * cfg.anchors.aspectRatios.length;
-  const rpnHead = 2 * h * h * (c * c * 9 + c * a * 2 + c * a * 4);
-  const rois = cfg.roiHeads.sampler.batchSizePerImage;
-  const p = cfg.roiHeads.poolSize;
-  const r = cfg.roiHeads.representationSize;
-  const k = cfg.numClasses + 1;
-  const boxHead = 2 * rois * (c * p * p * r + r * r + r * k + r * k * 4);
-  return { backbone: batch * backbone, firstConv: batch * firstConv, rpnHead: batch * rpnHead, boxHead: batch * boxHead };
+/** Forward FLOPs of one batch, by part, counted by the model's own layers (Conv2d.flops, Linear.flops). */
+function forward(preset: string): Parts {
+  const cfg = modelConfig(preset, 10);
+  const model = new FasterRCNN(cfg, new Rng(0));
+  try {
+    const first = model.backbone.layers.find((l): l is Conv2d => l instanceof Conv2d);
+    if (!first) throw new Error(`step-flops: the ${preset} backbone has no convolution`);
+    const [h, w] = model.backbone.outputSize(size, size);
+    const head = model.rpnHead;
+    const rpnHead = head.conv.flops(h, w).flops + head.clsLogits.flops(h, w).flops + head.bboxPred.flops(h, w).flops;
+    const rois = cfg.roiHeads.sampler.batchSizePerImage;
+    const { boxHead: mlp, predictor } = model.boxHead;
+    const boxHead = [mlp.fc6, mlp.fc7, predictor.clsScore, predictor.bboxPred].reduce((f, l) => f + l.flops(rois), 0);
+    const backbone = model.backbone.flops(size, size);
+    return { backbone: batch * backbone, firstConv: batch * first.flops(size, size).flops, rpnHead: batch * rpnHead, boxHead: batch * boxHead };
+  } finally {
+    model.dispose();
+  }
 }
 
-const student = forward(modelConfig('student', 10), BACKBONE_PRESETS.student);
-const teacher = forward(modelConfig('teacher', 10), BACKBONE_PRESETS.teacher);
+// The models are built only to read their layers' shapes; the reference backend holds the weights.
+setBackend(createReferenceBackend());
+const student = forward('student');
+const teacher = forward('teacher');
 const g = (x: number) => (x / 1e9).toFixed(2);
 const studentStep = 3 * (student.backbone + student.rpnHead + student.boxHead) - student.firstConv;
 const teacherFwd = teacher.backbone + teacher.rpnHead + teacher.boxHead;

@@ -81,6 +81,11 @@ export class Linear extends Module {
   forward(x: Tensor): Tensor {
     return linear(x, this.weight.value, this.bias?.value ?? null);
   }
+
+  /** Multiply-add FLOPs (×2) of a forward pass on `rows` inputs. */
+  flops(rows: number): number {
+    return 2 * rows * this.inFeatures * this.outFeatures;
+  }
 }
 
 /** A layer without parameters, so that Sequential indices match torch.nn.Sequential's. */
