@@ -78,6 +78,11 @@ export const ABLATION_VARIANTS: readonly AblationVariant[] = [
   // weight. Soft + bounded alone says what the hint costs; γ 0.05 keeps all three terms, lighter.
   { name: 'soft-bounded-heads-lr0.2-nu0.05', description: 'weighted soft CE + bounded regression (ν 0.05), no hint, teacher’s heads as the start at 0.2× the lr', distill: { ...OFF, soft: true, regression: 'bounded', nu: 0.05, headsFromTeacher: true, headsLrScale: 0.2 } },
   { name: 'full-heads-lr0.2-nu0.05-g0.05', description: 'full without adapter, ν 0.05, γ 0.05, teacher’s heads as the start at 0.2× the lr', distill: { adapter: 'none', nu: 0.05, gamma: 0.05, headsFromTeacher: true, headsLrScale: 0.2 } },
+  // FitNets' stage 1 before the paper's joint objective: 300 steps of the hint alone pull the
+  // student's features into the space the copied heads read, then the three terms (ν 0.05) or
+  // the ground truth alone take over. Same 1500 steps in all.
+  { name: 'hint300-full-heads-lr0.2-nu0.05', description: 'hint alone for 300 steps, then full without adapter, ν 0.05; teacher’s heads as the start at 0.2× the lr', distill: { adapter: 'none', nu: 0.05, headsFromTeacher: true, headsLrScale: 0.2, hintFirstSteps: 300 } },
+  { name: 'hint300-heads-lr0.2', description: 'hint alone for 300 steps, then the ground truth alone; teacher’s heads as the start at 0.2× the lr', distill: { ...OFF, adapter: 'none', headsFromTeacher: true, headsLrScale: 0.2, hintFirstSteps: 300 } },
 ];
 
 /** The pairs whose order the paper claims (better, worse). */

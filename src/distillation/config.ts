@@ -55,6 +55,14 @@ export interface DistillConfig {
    * Set as the heads' Parameter.lrScale when the Distiller is built (the student belongs to it).
    */
   headsLrScale: number;
+  /**
+   * FitNets' stage 1 (Romero et al. 2015; beyond the paper, which trains all terms jointly): for
+   * the first k steps the loss is γ·hint alone, so the backbone learns the teacher's features
+   * before the detection losses pull on it; the configured objective follows. With the teacher's
+   * heads as the start and no adapter, the student is then its heads on teacher-like features.
+   * The other terms stay in the step's log at weight 0, so every step logs the same names.
+   */
+  hintFirstSteps: number;
 }
 
 export function defaultDistillConfig(overrides: Partial<DistillConfig> = {}): DistillConfig {
@@ -79,6 +87,7 @@ export function defaultDistillConfig(overrides: Partial<DistillConfig> = {}): Di
     warmupSteps: 0,
     headsFromTeacher: false,
     headsLrScale: 1,
+    hintFirstSteps: 0,
     ...overrides,
   };
 }

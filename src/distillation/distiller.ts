@@ -61,6 +61,7 @@ export class Distiller extends Module {
     // Checked before anything is allocated, so a refused configuration leaks nothing.
     check(config.headsLrScale >= 0, 'Distiller', () => `headsLrScale must be ≥ 0, got ${config.headsLrScale}`);
     check(config.headsLrScale === 1 || config.headsFromTeacher, 'Distiller', () => `headsLrScale ${config.headsLrScale} applies to heads copied from the teacher; set headsFromTeacher too`);
+    check(Number.isInteger(config.hintFirstSteps) && config.hintFirstSteps >= 0, 'Distiller', () => `hintFirstSteps must be an integer ≥ 0, got ${config.hintFirstSteps}`);
     checkCompatible(student, teacher);
     if (config.headsFromTeacher) for (const p of copyHeads(teacher, student)) p.lrScale = config.headsLrScale;
     this.addModule('student', student);
@@ -74,7 +75,9 @@ export class Distiller extends Module {
    * rpnCls, rpnReg, roiCls, roiReg (each with its distillation part folded in), hint.
    */
   async losses(images: Tensor, targets: TargetBatch, rng: Rng, step: number): Promise<Record<string, Tensor>> {
-    const cfg = this.config;
+    // FitNets' stage 1: the hint alone (at γ, through the adapter) before the configured terms.
+    const hintStage = step < this.config.hintFirstSteps;
+    const cfg: DistillConfig = hintStage ? { ...this.config, soft: false, regression: 'none', hint: true } : this.config;
     const ramp = cfg.warmupSteps > 0 ? Math.min(1, step / cfg.warmupSteps) : 1;
     const s = await this.student.forwardTrain(images, targets, rng);
     const backend = images.backend;
@@ -148,8 +151,11 @@ export class Distiller extends Module {
         const [n, , fh, fw] = s.features.shape as [number, number, number, number];
         mask = tensor(imitationMask(this.student.anchorsFor(s.features), targets.boxes, fh, fw, cfg.psi), [n, 1, fh, fw], { backend });
       }
-      out.hint = mul(hintLoss(adapted, t.features, { norm: cfg.hintNorm, reduction: cfg.hintReduction, mask }), cfg.gamma * ramp);
+      out.hint = mul(hintLoss(adapted, t.features, { norm: cfg.hintNorm, reduction: cfg.hintReduction, mask }), cfg.gamma * (hintStage ? 1 : ramp));
     }
+    if (hintStage) for (const k of ['rpnCls', 'roiCls', 'rpnReg', 'roiReg'] as const) out[k] = mul(out[k]!, 0);
+    // A staged run logs the hint at every step, 0 after the stage where the objective has none.
+    else if (this.config.hintFirstSteps > 0 && !out.hint) out.hint = tensor(new Float32Array(1), [], { backend });
     return out;
   }
 

@@ -91,10 +91,13 @@ describe('kdet end to end on a tiny model', () => {
     expect(Object.keys(log[0])).toEqual(expect.arrayContaining(['rpnCls', 'rpnReg', 'roiCls', 'roiReg', 'hint']));
 
     // The options beyond the paper reach the distiller, and a multiplier for heads that were not copied is refused by name.
-    const h = await kdet('distill', '--teacher', ckpt, '--student', 'tiny', '--steps', '1', '--eval-every', '0', '--out', join(dir, 'h'), '--heads-from-teacher', '--heads-lr-scale', '0.2', '--adapter', 'none', '--temperature', '2', '--soft-t2');
+    const h = await kdet('distill', '--teacher', ckpt, '--student', 'tiny', '--steps', '1', '--eval-every', '0', '--out', join(dir, 'h'), '--heads-from-teacher', '--heads-lr-scale', '0.2', '--adapter', 'none', '--temperature', '2', '--soft-t2', '--hint-first-steps', '1');
     expect(h.err).toBe('');
     expect(h.code).toBe(0);
-    expect(JSON.parse(/terms: (.*)/.exec(h.out)![1]!)).toMatchObject({ headsFromTeacher: true, headsLrScale: 0.2, temperature: 2, scaleSoftByT2: true });
+    expect(JSON.parse(/terms: (.*)/.exec(h.out)![1]!)).toMatchObject({ headsFromTeacher: true, headsLrScale: 0.2, temperature: 2, scaleSoftByT2: true, hintFirstSteps: 1 });
+    const hLog = JSON.parse(readFileSync(join(dir, 'h', 'log.jsonl'), 'utf8').trim().split('\n')[0]!);
+    expect(hLog).toMatchObject({ rpnCls: 0, roiCls: 0, rpnReg: 0, roiReg: 0 });
+    expect(hLog.hint).toBeGreaterThan(0);
     const hBad = await kdet('distill', '--teacher', ckpt, '--student', 'tiny', '--steps', '1', '--out', join(dir, 'h2'), '--heads-lr-scale', '0.2');
     expect(hBad.code).not.toBe(0);
     expect(hBad.err).toMatch(/headsLrScale 0\.2 applies to heads copied from the teacher; set headsFromTeacher too/);

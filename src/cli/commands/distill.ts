@@ -43,6 +43,7 @@ export const distillFlags = {
   'distill-warmup': { type: 'int', default: d.warmupSteps, help: 'steps to ramp the distillation terms in' },
   'heads-from-teacher': { type: 'boolean', default: d.headsFromTeacher, help: 'start the student\'s RPN and box heads from the teacher\'s weights' },
   'heads-lr-scale': { type: 'number', default: d.headsLrScale, help: 'learning-rate multiplier of the heads copied from the teacher (needs --heads-from-teacher)' },
+  'hint-first-steps': { type: 'int', default: d.hintFirstSteps, help: "train on γ·hint alone for the first k steps (FitNets' stage 1), then the configured terms" },
   backend: { type: 'string', default: 'wasm', choices: BACKEND_NAMES, help: 'compute backend' },
   seed: { type: 'int', default: 0, help: 'seed' },
   out: { type: 'string', default: 'runs/distill', help: 'output folder' },
@@ -113,7 +114,7 @@ export async function distill(argv: string[]): Promise<void> {
     mu: f.mu, temperature: f.temperature, scaleSoftByT2: f['soft-t2'], backgroundWeight: f['bg-weight'], nu: f.nu, margin: f.margin, gamma: f.gamma, lambda: f.lambda,
     soft: f.soft, regression: f.regression as DistillConfig['regression'], regressionDistance: f['reg-distance'] as DistillConfig['regressionDistance'], hint: f.hint, adapter: f.adapter as DistillConfig['adapter'],
     hintNorm: f['hint-norm'] as DistillConfig['hintNorm'], hintReduction: f['hint-reduction'] as DistillConfig['hintReduction'],
-    fineGrained: f['fine-grained'], psi: f.psi, warmupSteps: f['distill-warmup'], headsFromTeacher: f['heads-from-teacher'], headsLrScale: f['heads-lr-scale'],
+    fineGrained: f['fine-grained'], psi: f.psi, warmupSteps: f['distill-warmup'], headsFromTeacher: f['heads-from-teacher'], headsLrScale: f['heads-lr-scale'], hintFirstSteps: f['hint-first-steps'],
   });
   const size = meta.data.size;
   const studentFlops = new FasterRCNN(modelConfig(f.student, meta.classNames.length), new Rng(0));
