@@ -75,9 +75,8 @@ export class Distiller extends Module {
    * rpnCls, rpnReg, roiCls, roiReg (each with its distillation part folded in), hint.
    */
   async losses(images: Tensor, targets: TargetBatch, rng: Rng, step: number): Promise<Record<string, Tensor>> {
-    // FitNets' stage 1: the hint alone (at γ, through the adapter) before the configured terms.
-    const hintStage = step < this.config.hintFirstSteps;
-    const cfg: DistillConfig = hintStage ? { ...this.config, soft: false, regression: 'none', hint: true } : this.config;
+    const cfg = this.config;
+    if (step < cfg.hintFirstSteps) return this.hintStageLosses(images, targets);
     const ramp = cfg.warmupSteps > 0 ? Math.min(1, step / cfg.warmupSteps) : 1;
     const s = await this.student.forwardTrain(images, targets, rng);
     const backend = images.backend;
@@ -144,19 +143,33 @@ export class Distiller extends Module {
       : w(s.losses.roiReg, cfg.lambda);
 
     // Hint learning on the backbone output through the adaptation layer.
-    if (cfg.hint && t.features) {
-      const adapted = this.adapter.forward(s.features);
-      let mask: Tensor | null = null;
-      if (cfg.fineGrained) {
-        const [n, , fh, fw] = s.features.shape as [number, number, number, number];
-        mask = tensor(imitationMask(this.student.anchorsFor(s.features), targets.boxes, fh, fw, cfg.psi), [n, 1, fh, fw], { backend });
-      }
-      out.hint = mul(hintLoss(adapted, t.features, { norm: cfg.hintNorm, reduction: cfg.hintReduction, mask }), cfg.gamma * (hintStage ? 1 : ramp));
-    }
-    if (hintStage) for (const k of ['rpnCls', 'roiCls', 'rpnReg', 'roiReg'] as const) out[k] = mul(out[k]!, 0);
+    if (cfg.hint && t.features) out.hint = mul(this.hint(s.features, t.features, targets), cfg.gamma * ramp);
     // A staged run logs the hint at every step, 0 after the stage where the objective has none.
-    else if (this.config.hintFirstSteps > 0 && !out.hint) out.hint = tensor(new Float32Array(1), [], { backend });
+    else if (cfg.hintFirstSteps > 0) out.hint = tensor(new Float32Array(1), [], { backend });
     return out;
+  }
+
+  /**
+   * FitNets' stage 1: γ·hint alone, through the adapter. Only the student's backbone runs (the
+   * detection losses would get weight 0); they are logged as 0 so every step has the same names.
+   */
+  private async hintStageLosses(images: Tensor, targets: TargetBatch): Promise<Record<string, Tensor>> {
+    const features = this.student.features(images);
+    const hint = mul(this.hint(features, await this.teacherFeatures(images), targets), this.config.gamma);
+    const zero = () => tensor(new Float32Array(1), [], { backend: images.backend });
+    return { rpnCls: zero(), rpnReg: zero(), roiCls: zero(), roiReg: zero(), hint };
+  }
+
+  /** The unweighted hint loss between the adapted student features and the teacher's (masked near objects when fine-grained). */
+  private hint(studentFeatures: Tensor, teacherFeatures: Tensor, targets: TargetBatch): Tensor {
+    const cfg = this.config;
+    const adapted = this.adapter.forward(studentFeatures);
+    let mask: Tensor | null = null;
+    if (cfg.fineGrained) {
+      const [n, , fh, fw] = studentFeatures.shape as [number, number, number, number];
+      mask = tensor(imitationMask(this.student.anchorsFor(studentFeatures), targets.boxes, fh, fw, cfg.psi), [n, 1, fh, fw], { backend: studentFeatures.backend });
+    }
+    return hintLoss(adapted, teacherFeatures, { norm: cfg.hintNorm, reduction: cfg.hintReduction, mask });
   }
 
   /** The teacher's backbone features of a batch, from the feature store where it has them. */
