@@ -46,3 +46,16 @@ it('compares the paper’s directions paired by seed, over the seeds both varian
   // Without the runs (or with one seed) there is no paired verdict.
   expect(ablationMarkdown(summarise(results), null, 'setup')).not.toMatch(/paired/);
 });
+
+it('measures the gap a row closes against the student alone on that row’s own seeds', () => {
+  // The student has seeds 0..4, the heads row 0..2 only; seeds 3 and 4 are good students.
+  const results = [
+    run('student', 0, 0.3), run('student', 1, 0.32), run('student', 2, 0.31), run('student', 3, 0.5), run('student', 4, 0.5),
+    run('heads-only', 0, 0.45), run('heads-only', 1, 0.47), run('heads-only', 2, 0.46),
+  ];
+  const md = ablationMarkdown(summarise(results), { map50: 0.61, cocoAP: 0.4 }, 'setup', results);
+  // Against seeds 0..2 (mean 0.31): (0.46 − 0.31) / 0.30 = 50.0 %; against all five (0.386) it would read 33.0 %.
+  expect(md).toMatch(/\| heads-only \| .* \| 3 \| 0\.4600 ± 0\.0100 \| .* \| 50\.0% \|/);
+  // Without the runs, the student's mean over its own seeds is all there is.
+  expect(ablationMarkdown(summarise(results), { map50: 0.61, cocoAP: 0.4 }, 'setup')).toMatch(/\| heads-only \| .* \| 33\.0% \|/);
+});
