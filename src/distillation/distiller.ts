@@ -1,5 +1,5 @@
 import { check } from '../engine/errors.js';
-import { tensor } from '../engine/ops/creation.js';
+import { tensor, zeros } from '../engine/ops/creation.js';
 import { mul } from '../engine/ops/elementwise.js';
 import { scope } from '../engine/scope.js';
 import { noGrad } from '../engine/tape.js';
@@ -145,7 +145,7 @@ export class Distiller extends Module {
     // Hint learning on the backbone output through the adaptation layer.
     if (cfg.hint && t.features) out.hint = mul(this.hint(s.features, t.features, targets), cfg.gamma * ramp);
     // A staged run logs the hint at every step, 0 after the stage where the objective has none.
-    else if (cfg.hintFirstSteps > 0) out.hint = tensor(new Float32Array(1), [], { backend });
+    else if (cfg.hintFirstSteps > 0) out.hint = zeros([], { backend });
     return out;
   }
 
@@ -156,7 +156,7 @@ export class Distiller extends Module {
   private async hintStageLosses(images: Tensor, targets: TargetBatch): Promise<Record<string, Tensor>> {
     const features = this.student.features(images);
     const hint = mul(this.hint(features, await this.teacherFeatures(images), targets), this.config.gamma);
-    const zero = () => tensor(new Float32Array(1), [], { backend: images.backend });
+    const zero = () => zeros([], { backend: images.backend });
     return { rpnCls: zero(), rpnReg: zero(), roiCls: zero(), roiReg: zero(), hint };
   }
 
