@@ -107,6 +107,11 @@ export interface RunResult {
 /** The settings a finished run must share with the table it is reused in. */
 export interface RunSetupRecord {
   teacher: string;
+  /**
+   * The teacher checkpoint's content (first 16 hex digits of its SHA-256): the path alone would let
+   * a retrained teacher saved over the old file reuse runs distilled from the old one.
+   */
+  teacherSha256?: string;
   student: string;
   steps: number;
   batch: number;

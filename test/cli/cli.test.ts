@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -123,6 +123,28 @@ describe('kdet end to end on a tiny model', () => {
     // A finished run is never reused under other settings.
     const other = await kdet('experiment', 'ablation', '--teacher', ckpt, '--student', 'tiny', '--steps', '3', '--test-size', '4', '--out', abl, '--seeds', '1', '--only', 'student');
     expect(other.err).toMatch(/student-s0.result\.json was run with steps 2, not steps 3; use another --out or the same settings/);
+    // The teacher is matched by content: the same file under another name serves its runs ...
+    const moved = join(dir, 'moved.safetensors');
+    const teacherBytes = readFileSync(ckpt);
+    writeFileSync(moved, teacherBytes);
+    const m1 = await kdet('experiment', 'ablation', '--teacher', moved, '--student', 'tiny', '--steps', '2', '--test-size', '4', '--out', abl, '--seeds', '1', '--aggregate');
+    expect(m1.err).toBe('');
+    expect(m1.code).toBe(0);
+    // ... a retrained teacher saved over the same path does not (one weight's lowest mantissa byte changed) ...
+    const retrained = Uint8Array.from(teacherBytes);
+    retrained[retrained.length - 4] ^= 0x01;
+    writeFileSync(moved, retrained);
+    const m2 = await kdet('experiment', 'ablation', '--teacher', moved, '--student', 'tiny', '--steps', '2', '--test-size', '4', '--out', abl, '--seeds', '1', '--aggregate');
+    expect(m2.code).not.toBe(0);
+    expect(m2.err).toMatch(/full-s0.result\.json was run with teacherSha256 "[0-9a-f]{16}", not teacherSha256 "[0-9a-f]{16}"/);
+    // ... and the student alone, which never reads the teacher, serves every teacher's table.
+    const alone = join(dir, 'abl-alone');
+    cpSync(join(abl, 'runs', 'student-s0'), join(alone, 'runs', 'student-s0'), { recursive: true });
+    const m3 = await kdet('experiment', 'ablation', '--teacher', moved, '--student', 'tiny', '--steps', '2', '--test-size', '4', '--out', alone, '--seeds', '1', '--only', 'student');
+    expect(m3.err).toBe('');
+    expect(m3.code).toBe(0);
+    expect(m3.out).not.toMatch(/— student seed 0/);
+    expect(JSON.parse(readFileSync(join(alone, 'ablation.json'), 'utf8')).results).toHaveLength(1);
     const a2 = await kdet(...ab, '--seeds', '2', '--aggregate');
     expect(a2.code).toBe(0);
     expect(a2.out).not.toMatch(/— student seed 1/); // --aggregate trains nothing

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
@@ -64,9 +65,10 @@ export async function experiment(argv: string[]): Promise<void> {
   await useBackend(f.backend);
   const { model: teacher, meta } = await loadDetector(f.teacher, '--teacher');
   const teacherCache = f['teacher-cache'] ? join(f.out, '.teacher-cache') : null;
-  const record: RunSetupRecord = { teacher: f.teacher, student: f.student, steps, batch: f.batch, lr: f.lr, testLength };
-  const readResult = (dir: string) => readRunResult(dir, record);
-  const runSetup: RunSetup = { teacher, meta, steps, batch: f.batch, lr: f.lr, testLength, teacherPath: f.teacher, student: f.student, teacherCache };
+  const teacherSha256 = createHash('sha256').update(await readFile(f.teacher)).digest('hex').slice(0, 16);
+  const record: RunSetupRecord = { teacher: f.teacher, teacherSha256, student: f.student, steps, batch: f.batch, lr: f.lr, testLength };
+  const readResult = (dir: string, variant: (typeof ABLATION_VARIANTS)[number]) => readRunResult(dir, record, variant.distill !== null);
+  const runSetup: RunSetup = { teacher, meta, steps, batch: f.batch, lr: f.lr, testLength, teacherPath: f.teacher, teacherSha256, student: f.student, teacherCache };
   if (runVariant) {
     const seed = Number(run![2]);
     await runOne(runVariant, seed, runDir(runVariant.name, seed), runSetup);
@@ -78,7 +80,7 @@ export async function experiment(argv: string[]): Promise<void> {
   if (!f.aggregate) {
     for (const v of ABLATION_VARIANTS) {
       if (!wanted.includes(v.name)) continue;
-      for (let seed = 0; seed < seeds; seed++) if (!(await readResult(runDir(v.name, seed)))) pending.push({ variant: v, seed });
+      for (let seed = 0; seed < seeds; seed++) if (!(await readResult(runDir(v.name, seed), v))) pending.push({ variant: v, seed });
     }
   }
 
@@ -86,7 +88,7 @@ export async function experiment(argv: string[]): Promise<void> {
   if (f.jobs > 1 && pending.length > 0) {
     // Longest runs first, so that the last ones to finish are short and no process waits long.
     const ordered = [...pending].sort((a, b) => runCost(b.variant) - runCost(a.variant));
-    await runInProcesses(ordered.map((p) => `${p.variant.name}-s${p.seed}`), f.jobs, argv, (name) => join(f.out, 'runs', name), readResult);
+    await runInProcesses(ordered.map((p) => ({ name: `${p.variant.name}-s${p.seed}`, variant: p.variant })), f.jobs, argv, (name) => join(f.out, 'runs', name), readResult);
   } else {
     for (const { variant, seed } of pending) await runOne(variant, seed, runDir(variant.name, seed), runSetup);
   }
@@ -104,7 +106,7 @@ export async function experiment(argv: string[]): Promise<void> {
   const results: RunResult[] = [];
   for (const v of ABLATION_VARIANTS) {
     for (let seed = 0; seed < seeds; seed++) {
-      const done = await readResult(runDir(v.name, seed));
+      const done = await readResult(runDir(v.name, seed), v);
       if (done) results.push({ ...done, variant: v.name, seed });
     }
   }
@@ -144,6 +146,7 @@ interface RunSetup {
   teacher: Awaited<ReturnType<typeof loadDetector>>['model'];
   meta: Awaited<ReturnType<typeof loadDetector>>['meta'];
   teacherPath: string;
+  teacherSha256: string;
   student: string;
   steps: number;
   batch: number;
@@ -161,7 +164,7 @@ async function runOne(v: (typeof ABLATION_VARIANTS)[number], seed: number, dir: 
     steps: s.steps, batch: s.batch, lr: s.lr, evalEvery: 0, testLength: s.testLength, seed, out: dir,
     ...(s.teacherCache ? { teacherCache: s.teacherCache } : {}),
   });
-  const setup: RunSetupRecord = { teacher: s.teacherPath, student: s.student, steps: s.steps, batch: s.batch, lr: s.lr, testLength: s.testLength };
+  const setup: RunSetupRecord = { teacher: s.teacherPath, teacherSha256: s.teacherSha256, student: s.student, steps: s.steps, batch: s.batch, lr: s.lr, testLength: s.testLength };
   const res: RunResult = { variant: v.name, seed, map50: r.last!.map50, cocoAP: r.last!.cocoAP, seconds: r.seconds, stepSeconds: r.stepSeconds, setup };
   await writeAtomic(join(dir, 'result.json'), JSON.stringify(res, null, 2) + '\n');
   console.log(`  mAP@0.5 ${res.map50.toFixed(4)}, COCO AP ${res.cocoAP.toFixed(4)}, ${res.stepSeconds.toFixed(3)} s/step`);
@@ -175,7 +178,9 @@ async function runOne(v: (typeof ABLATION_VARIANTS)[number], seed: number, dir: 
  * optimiser, data, small ops) that leave the other cores idle. Each run's output goes to
  * <dir>/console.log; a failed run stops the rest from starting and is reported with its log.
  */
-async function runInProcesses(runs: string[], jobs: number, argv: readonly string[], dirOf: (run: string) => string, readResult: (dir: string) => Promise<RunResult | null>): Promise<void> {
+type Variant = (typeof ABLATION_VARIANTS)[number];
+
+async function runInProcesses(runs: { name: string; variant: Variant }[], jobs: number, argv: readonly string[], dirOf: (run: string) => string, readResult: (dir: string, variant: Variant) => Promise<RunResult | null>): Promise<void> {
   const threads = Math.max(1, Math.floor((Number(process.env.KDET_THREADS) || availableParallelism()) / jobs));
   const script = kdetScript();
   const childArgv = argv.filter((a, i) => !/^--jobs(=|$)/.test(a) && !(argv[i - 1] === '--jobs' && !a.startsWith('--')));
@@ -183,7 +188,8 @@ async function runInProcesses(runs: string[], jobs: number, argv: readonly strin
   const queue = [...runs];
   let failed: string | null = null;
   const worker = async () => {
-    for (let run = queue.shift(); run && !failed; run = queue.shift()) {
+    for (let next = queue.shift(); next && !failed; next = queue.shift()) {
+      const run = next.name;
       const dir = dirOf(run);
       await mkdir(dir, { recursive: true });
       const log = await open(join(dir, 'console.log'), 'w');
@@ -198,7 +204,7 @@ async function runInProcesses(runs: string[], jobs: number, argv: readonly strin
         child.on('exit', (c, signal) => resolve(c ?? (signal ? 128 : 1)));
       });
       await log.close();
-      const res = await readResult(dir);
+      const res = await readResult(dir, next.variant);
       if (code !== 0 || !res) {
         failed = `${run} exited with code ${code}; see ${join(dir, 'console.log')}`;
         break;
@@ -228,9 +234,13 @@ function kdetScript(): string {
 
 /**
  * A finished run's result, or null if it has none yet. A result trained with other settings is an
- * error (reusing it would put, say, a 1500-step run in an 800-step table without a word).
+ * error (reusing it would put, say, a 1500-step run in an 800-step table without a word). The
+ * teacher is compared only for variants that use it (the student alone never reads the teacher, so
+ * its runs serve every teacher's table), by content where the run recorded it (a moved file is the
+ * same teacher; a retrained one saved over the old path is not), by path in runs written before
+ * the content was recorded.
  */
-async function readRunResult(dir: string, expected: RunSetupRecord): Promise<RunResult | null> {
+async function readRunResult(dir: string, expected: RunSetupRecord, usesTeacher: boolean): Promise<RunResult | null> {
   const file = join(dir, 'result.json');
   let r: RunResult;
   try {
@@ -238,7 +248,13 @@ async function readRunResult(dir: string, expected: RunSetupRecord): Promise<Run
   } catch {
     return null;
   }
-  const differ = r.setup ? (Object.keys(expected) as (keyof RunSetupRecord)[]).filter((k) => r.setup![k] !== expected[k]) : [];
+  const byContent = r.setup?.teacherSha256 !== undefined;
+  const compared = (Object.keys(expected) as (keyof RunSetupRecord)[]).filter((k) => {
+    if (k === 'teacher') return usesTeacher && !byContent;
+    if (k === 'teacherSha256') return usesTeacher && byContent;
+    return true;
+  });
+  const differ = r.setup ? compared.filter((k) => r.setup![k] !== expected[k]) : [];
   if (differ.length) {
     throw new UsageError(`kdet experiment ablation: ${file} was run with ${differ.map((k) => `${k} ${JSON.stringify(r.setup![k])}`).join(', ')}, not ${differ.map((k) => `${k} ${JSON.stringify(expected[k])}`).join(', ')}; use another --out or the same settings`);
   }
