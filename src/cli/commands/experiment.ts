@@ -39,6 +39,8 @@ const flags = {
 
 const QUICK_VARIANTS = ['student', 'soft-weighted', 'reg-bounded', 'full'];
 
+type Variant = (typeof ABLATION_VARIANTS)[number];
+
 /**
  * `kdet experiment ablation`: every variant × seed with the same steps and schedule, each run in
  * <out>/runs/<variant>-s<seed>/ (a finished run is reused, so the job resumes after an
@@ -67,7 +69,7 @@ export async function experiment(argv: string[]): Promise<void> {
   const teacherCache = f['teacher-cache'] ? join(f.out, '.teacher-cache') : null;
   const teacherSha256 = createHash('sha256').update(await readFile(f.teacher)).digest('hex').slice(0, 16);
   const record: RunSetupRecord = { teacher: f.teacher, teacherSha256, student: f.student, steps, batch: f.batch, lr: f.lr, testLength };
-  const readResult = (dir: string, variant: (typeof ABLATION_VARIANTS)[number]) => readRunResult(dir, record, variant.distill !== null);
+  const readResult = (dir: string, variant: Variant) => readRunResult(dir, record, variant.distill !== null);
   const runSetup: RunSetup = { teacher, meta, steps, batch: f.batch, lr: f.lr, testLength, teacherPath: f.teacher, teacherSha256, student: f.student, teacherCache };
   if (runVariant) {
     const seed = Number(run![2]);
@@ -76,7 +78,7 @@ export async function experiment(argv: string[]): Promise<void> {
   }
 
   // The runs still to do, in table order; finished ones are read back below.
-  const pending: { variant: (typeof ABLATION_VARIANTS)[number]; seed: number }[] = [];
+  const pending: { variant: Variant; seed: number }[] = [];
   if (!f.aggregate) {
     for (const v of ABLATION_VARIANTS) {
       if (!wanted.includes(v.name)) continue;
@@ -156,7 +158,7 @@ interface RunSetup {
 }
 
 /** One variant × seed, trained and evaluated in this process; writes <dir>/result.json last. */
-async function runOne(v: (typeof ABLATION_VARIANTS)[number], seed: number, dir: string, s: RunSetup): Promise<RunResult> {
+async function runOne(v: Variant, seed: number, dir: string, s: RunSetup): Promise<RunResult> {
   console.log(`— ${v.name} seed ${seed}: ${v.description}`);
   const r = await distillStudent({
     teacher: s.teacher, teacherMeta: s.meta, teacherPath: s.teacherPath, studentPreset: s.student,
@@ -178,8 +180,6 @@ async function runOne(v: (typeof ABLATION_VARIANTS)[number], seed: number, dir: 
  * optimiser, data, small ops) that leave the other cores idle. Each run's output goes to
  * <dir>/console.log; a failed run stops the rest from starting and is reported with its log.
  */
-type Variant = (typeof ABLATION_VARIANTS)[number];
-
 async function runInProcesses(runs: { name: string; variant: Variant }[], jobs: number, argv: readonly string[], dirOf: (run: string) => string, readResult: (dir: string, variant: Variant) => Promise<RunResult | null>): Promise<void> {
   const threads = Math.max(1, Math.floor((Number(process.env.KDET_THREADS) || availableParallelism()) / jobs));
   const script = kdetScript();
@@ -217,7 +217,7 @@ async function runInProcesses(runs: { name: string; variant: Variant }[], jobs: 
 }
 
 /** A run's relative cost: the teacher's heads for output terms, its backbone for any term. */
-function runCost(v: (typeof ABLATION_VARIANTS)[number]): number {
+function runCost(v: Variant): number {
   const d = v.distill ? defaultDistillConfig(v.distill) : null;
   if (!d) return 0;
   return (d.soft || d.regression !== 'none' ? 2 : 0) + (d.hint ? 1 : 0);
