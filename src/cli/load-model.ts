@@ -15,8 +15,11 @@ export interface DetectorCheckpointMeta {
   metrics?: { map50: number; cocoAP: number };
 }
 
-/** Build the detector a checkpoint describes and load its weights (validated against it). */
-export async function loadDetector(path: string, what = '--checkpoint'): Promise<{ model: FasterRCNN; meta: DetectorCheckpointMeta }> {
+/**
+ * Build the detector a checkpoint describes and load its weights (validated against it). The
+ * file's bytes come back too, for callers that identify the checkpoint by its content.
+ */
+export async function loadDetector(path: string, what = '--checkpoint'): Promise<{ model: FasterRCNN; meta: DetectorCheckpointMeta; bytes: Uint8Array }> {
   const bytes = await readBytes(path, what);
   let meta: DetectorCheckpointMeta;
   try {
@@ -28,5 +31,5 @@ export async function loadDetector(path: string, what = '--checkpoint'): Promise
   const model = new FasterRCNN(meta.model, new Rng(0));
   loadCheckpoint(bytes, model, undefined, path);
   model.eval();
-  return { model, meta };
+  return { model, meta, bytes };
 }

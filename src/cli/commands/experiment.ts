@@ -65,9 +65,9 @@ export async function experiment(argv: string[]): Promise<void> {
   if (f.run && !runVariant) throw new UsageError(`--run: expected <variant>-s<seed> with a known variant, got '${f.run}'`);
 
   await useBackend(f.backend);
-  const { model: teacher, meta } = await loadDetector(f.teacher, '--teacher');
+  const { model: teacher, meta, bytes: teacherBytes } = await loadDetector(f.teacher, '--teacher');
   const teacherCache = f['teacher-cache'] ? join(f.out, '.teacher-cache') : null;
-  const teacherSha256 = createHash('sha256').update(await readFile(f.teacher)).digest('hex').slice(0, 16);
+  const teacherSha256 = createHash('sha256').update(teacherBytes).digest('hex').slice(0, 16);
   const record: RunSetupRecord = { teacher: f.teacher, teacherSha256, student: f.student, steps, batch: f.batch, lr: f.lr, testLength };
   const readResult = (dir: string, variant: Variant) => readRunResult(dir, record, variant.distill !== null);
   const runSetup: RunSetup = { teacher, meta, steps, batch: f.batch, lr: f.lr, testLength, teacherPath: f.teacher, teacherSha256, student: f.student, teacherCache };
