@@ -124,7 +124,7 @@ trained.train();
 const lines = [
   '# The scale of each distillation term',
   '',
-  `Mean over ${batches} training batches of 4 scenes (loader seed 7, no flips) of each term's value and the L2 norm of its gradient on each part of the student, with the teacher \`${teacherPath}\`. Terms at unit weight; adapters freshly initialised. Command: \`node scripts/run.mjs scripts/term-scales.ts --batches ${batches}\`.`,
+  `Mean over ${batches} training batches of 4 scenes (loader seed 7, no flips) of each term's value and the L2 norm of its gradient on each part of the student, with the teacher \`${teacherPath}\`. Terms at unit weight; adapters freshly initialised. Command: \`node scripts/run.mjs scripts/term-scales.ts --teacher ${teacherPath} --batches ${batches}\`.`,
   '',
   ...table('Student at initialisation (seed 0)', await measure(fresh)),
   ...table(`Student trained alone (\`${trainedPath}\`)`, await measure(trained)),
