@@ -63,6 +63,13 @@ export interface DistillConfig {
    * The other terms stay in the step's log at weight 0, so every step logs the same names.
    */
   hintFirstSteps: number;
+  /**
+   * The distillation terms are on for the first k steps only (0: throughout); from step k on the
+   * objective is the ground truth alone and the teacher is not run (beyond the paper). Asks
+   * whether the terms that lead mid-run, at the peak lr, cost the student its lead once the lr
+   * drops (results/probes/full-3000: ahead at step 1500, behind at 3000).
+   */
+  distillUntilStep: number;
 }
 
 export function defaultDistillConfig(overrides: Partial<DistillConfig> = {}): DistillConfig {
@@ -88,6 +95,7 @@ export function defaultDistillConfig(overrides: Partial<DistillConfig> = {}): Di
     headsFromTeacher: false,
     headsLrScale: 1,
     hintFirstSteps: 0,
+    distillUntilStep: 0,
     ...overrides,
   };
 }

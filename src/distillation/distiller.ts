@@ -62,6 +62,8 @@ export class Distiller extends Module {
     check(config.headsLrScale >= 0, 'Distiller', () => `headsLrScale must be ≥ 0, got ${config.headsLrScale}`);
     check(config.headsLrScale === 1 || config.headsFromTeacher, 'Distiller', () => `headsLrScale ${config.headsLrScale} applies to heads copied from the teacher; set headsFromTeacher too`);
     check(Number.isInteger(config.hintFirstSteps) && config.hintFirstSteps >= 0, 'Distiller', () => `hintFirstSteps must be an integer ≥ 0, got ${config.hintFirstSteps}`);
+    check(Number.isInteger(config.distillUntilStep) && config.distillUntilStep >= 0, 'Distiller', () => `distillUntilStep must be an integer ≥ 0, got ${config.distillUntilStep}`);
+    check(config.distillUntilStep === 0 || config.distillUntilStep > config.hintFirstSteps, 'Distiller', () => `distillUntilStep ${config.distillUntilStep} ends the distillation before hintFirstSteps ${config.hintFirstSteps} does`);
     checkCompatible(student, teacher);
     if (config.headsFromTeacher) for (const p of copyHeads(teacher, student)) p.lrScale = config.headsLrScale;
     this.addModule('student', student);
@@ -77,6 +79,7 @@ export class Distiller extends Module {
   async losses(images: Tensor, targets: TargetBatch, rng: Rng, step: number): Promise<Record<string, Tensor>> {
     const cfg = this.config;
     if (step < cfg.hintFirstSteps) return this.hintStageLosses(images, targets);
+    if (cfg.distillUntilStep > 0 && step >= cfg.distillUntilStep) return this.groundTruthLosses(images, targets, rng);
     const ramp = cfg.warmupSteps > 0 ? Math.min(1, step / cfg.warmupSteps) : 1;
     const s = await this.student.forwardTrain(images, targets, rng);
     const backend = images.backend;
@@ -158,6 +161,20 @@ export class Distiller extends Module {
     const hint = mul(this.hint(features, await this.teacherFeatures(images), targets), this.config.gamma);
     const zero = () => zeros([], { backend: images.backend });
     return { rpnCls: zero(), rpnReg: zero(), roiCls: zero(), roiReg: zero(), hint };
+  }
+
+  /**
+   * After distillUntilStep: the student's own detection losses (λ on the regression, as in the
+   * objective), no teacher. The hint is logged as 0 where the objective has one, so every step
+   * has the same names.
+   */
+  private async groundTruthLosses(images: Tensor, targets: TargetBatch, rng: Rng): Promise<Record<string, Tensor>> {
+    const cfg = this.config;
+    const s = await this.student.forwardTrain(images, targets, rng);
+    const w = (x: Tensor): Tensor => (cfg.lambda === 1 ? x : mul(x, cfg.lambda));
+    const out: Record<string, Tensor> = { rpnCls: s.losses.rpnCls, rpnReg: w(s.losses.rpnReg), roiCls: s.losses.roiCls, roiReg: w(s.losses.roiReg) };
+    if (cfg.hint || cfg.hintFirstSteps > 0) out.hint = zeros([], { backend: images.backend });
+    return out;
   }
 
   /** The unweighted hint loss between the adapted student features and the teacher's (masked near objects when fine-grained). */

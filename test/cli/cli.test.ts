@@ -91,16 +91,21 @@ describe('kdet end to end on a tiny model', () => {
     expect(Object.keys(log[0])).toEqual(expect.arrayContaining(['rpnCls', 'rpnReg', 'roiCls', 'roiReg', 'hint']));
 
     // The options beyond the paper reach the distiller, and a multiplier for heads that were not copied is refused by name.
-    const h = await kdet('distill', '--teacher', ckpt, '--student', 'tiny', '--steps', '1', '--eval-every', '0', '--out', join(dir, 'h'), '--heads-from-teacher', '--heads-lr-scale', '0.2', '--adapter', 'none', '--temperature', '2', '--soft-t2', '--hint-first-steps', '1');
+    const h = await kdet('distill', '--teacher', ckpt, '--student', 'tiny', '--steps', '3', '--eval-every', '0', '--out', join(dir, 'h'), '--heads-from-teacher', '--heads-lr-scale', '0.2', '--adapter', 'none', '--temperature', '2', '--soft-t2', '--hint-first-steps', '1', '--distill-until', '2');
     expect(h.err).toBe('');
     expect(h.code).toBe(0);
-    expect(JSON.parse(/terms: (.*)/.exec(h.out)![1]!)).toMatchObject({ headsFromTeacher: true, headsLrScale: 0.2, temperature: 2, scaleSoftByT2: true, hintFirstSteps: 1 });
+    expect(JSON.parse(/terms: (.*)/.exec(h.out)![1]!)).toMatchObject({ headsFromTeacher: true, headsLrScale: 0.2, temperature: 2, scaleSoftByT2: true, hintFirstSteps: 1, distillUntilStep: 2 });
     const hLog = JSON.parse(readFileSync(join(dir, 'h', 'log.jsonl'), 'utf8').trim().split('\n')[0]!);
     expect(hLog).toMatchObject({ rpnCls: 0, roiCls: 0, rpnReg: 0, roiReg: 0 });
     expect(hLog.hint).toBeGreaterThan(0);
     const hBad = await kdet('distill', '--teacher', ckpt, '--student', 'tiny', '--steps', '1', '--out', join(dir, 'h2'), '--heads-lr-scale', '0.2');
     expect(hBad.code).not.toBe(0);
     expect(hBad.err).toMatch(/headsLrScale 0\.2 applies to heads copied from the teacher; set headsFromTeacher too/);
+    // A stop at or after the last step would distil throughout under another name: refused.
+    const uBad = await kdet('distill', '--teacher', ckpt, '--student', 'tiny', '--steps', '2', '--out', join(dir, 'u'), '--distill-until', '2');
+    expect(uBad.code).toBe(2);
+    expect(uBad.err).toMatch(/--distill-until 2 is not below --steps 2/);
+    expect(existsSync(join(dir, 'u'))).toBe(false);
 
     // A teacher cache folder serves a second run everything the first computed, with the same result.
     const tc = ['distill', '--teacher', ckpt, '--student', 'tiny', '--steps', '2', '--eval-every', '0', '--teacher-cache', join(dir, 'tc')];
@@ -115,6 +120,10 @@ describe('kdet end to end on a tiny model', () => {
     // The ablation runs variants × seeds, resumes finished runs, and --aggregate rebuilds the table alone.
     const abl = join(dir, 'abl');
     const ab = ['experiment', 'ablation', '--teacher', ckpt, '--student', 'tiny', '--steps', '2', '--test-size', '4', '--out', abl];
+    const tooShort = await kdet(...ab, '--seeds', '1', '--only', 'student,full-until2250');
+    expect(tooShort.code).toBe(2);
+    expect(tooShort.err).toMatch(/variant 'full-until2250' stops its distillation terms at step 2250, not below --steps 2/);
+    expect(existsSync(abl)).toBe(false);
     const a1 = await kdet(...ab, '--seeds', '1', '--only', 'student,full');
     expect(a1.err).toBe('');
     expect(a1.code).toBe(0);

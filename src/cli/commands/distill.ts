@@ -44,6 +44,7 @@ export const distillFlags = {
   'heads-from-teacher': { type: 'boolean', default: d.headsFromTeacher, help: 'start the student\'s RPN and box heads from the teacher\'s weights' },
   'heads-lr-scale': { type: 'number', default: d.headsLrScale, help: 'learning-rate multiplier of the heads copied from the teacher (needs --heads-from-teacher)' },
   'hint-first-steps': { type: 'int', default: d.hintFirstSteps, help: "train on γ·hint alone for the first k steps (FitNets' stage 1), then the configured terms" },
+  'distill-until': { type: 'int', default: d.distillUntilStep, help: 'the distillation terms for the first k steps only (0: throughout), then the ground truth alone' },
   backend: { type: 'string', default: 'wasm', choices: BACKEND_NAMES, help: 'compute backend' },
   seed: { type: 'int', default: 0, help: 'seed' },
   out: { type: 'string', default: 'runs/distill', help: 'output folder' },
@@ -108,13 +109,14 @@ export async function distill(argv: string[]): Promise<void> {
   const { flags: f } = parseArgs('distill', argv, distillFlags);
   if (f.help) return void console.log(usage('distill', 'Distil a student Faster R-CNN from a frozen teacher (Chen et al. 2017).', distillFlags));
   if (!f.teacher) throw new UsageError('kdet distill: --teacher is required (a best.safetensors written by kdet train)');
+  if (f['distill-until'] > 0 && f['distill-until'] >= f.steps) throw new UsageError(`kdet distill: --distill-until ${f['distill-until']} is not below --steps ${f.steps}, so the terms would run throughout; give 0 for that`);
   await useBackend(f.backend);
   const { model: teacher, meta } = await loadDetector(f.teacher, '--teacher');
   const distillConfig: DistillConfig = defaultDistillConfig({
     mu: f.mu, temperature: f.temperature, scaleSoftByT2: f['soft-t2'], backgroundWeight: f['bg-weight'], nu: f.nu, margin: f.margin, gamma: f.gamma, lambda: f.lambda,
     soft: f.soft, regression: f.regression as DistillConfig['regression'], regressionDistance: f['reg-distance'] as DistillConfig['regressionDistance'], hint: f.hint, adapter: f.adapter as DistillConfig['adapter'],
     hintNorm: f['hint-norm'] as DistillConfig['hintNorm'], hintReduction: f['hint-reduction'] as DistillConfig['hintReduction'],
-    fineGrained: f['fine-grained'], psi: f.psi, warmupSteps: f['distill-warmup'], headsFromTeacher: f['heads-from-teacher'], headsLrScale: f['heads-lr-scale'], hintFirstSteps: f['hint-first-steps'],
+    fineGrained: f['fine-grained'], psi: f.psi, warmupSteps: f['distill-warmup'], headsFromTeacher: f['heads-from-teacher'], headsLrScale: f['heads-lr-scale'], hintFirstSteps: f['hint-first-steps'], distillUntilStep: f['distill-until'],
   });
   const size = meta.data.size;
   const studentFlops = new FasterRCNN(modelConfig(f.student, meta.classNames.length), new Rng(0));

@@ -56,8 +56,14 @@ export async function experiment(argv: string[]): Promise<void> {
   const steps = f.quick ? 30 : f.steps;
   const seeds = f.quick ? 1 : f.seeds;
   const testLength = f.quick ? 40 : f['test-size'];
-  const wanted = f.only ? f.only.split(',') : f.quick ? QUICK_VARIANTS : ABLATION_VARIANTS.filter((v) => f.extended || v.paper).map((v) => v.name);
-  for (const w of wanted) if (!ABLATION_VARIANTS.some((v) => v.name === w)) throw new UsageError(`--only: unknown variant '${w}' (known: ${ABLATION_VARIANTS.map((v) => v.name).join(', ')})`);
+  // A row that stops its terms at step k is a different row only when the run is longer than k.
+  const stopsTooLate = (v: Variant) => (v.distill?.distillUntilStep ?? 0) >= steps;
+  const wanted = f.only ? f.only.split(',') : f.quick ? QUICK_VARIANTS : ABLATION_VARIANTS.filter((v) => (f.extended || v.paper) && !stopsTooLate(v)).map((v) => v.name);
+  for (const w of wanted) {
+    const v = ABLATION_VARIANTS.find((x) => x.name === w);
+    if (!v) throw new UsageError(`--only: unknown variant '${w}' (known: ${ABLATION_VARIANTS.map((x) => x.name).join(', ')})`);
+    if (stopsTooLate(v)) throw new UsageError(`--only: variant '${w}' stops its distillation terms at step ${v.distill!.distillUntilStep}, not below --steps ${steps}; run it with more steps`);
+  }
   if (f.jobs < 1) throw new UsageError(`--jobs must be at least 1, got ${f.jobs}`);
   const runDir = (variant: string, seed: number) => join(f.out, 'runs', `${variant}-s${seed}`);
   const run = f.run ? /^(.+)-s(\d+)$/.exec(f.run) : null;
