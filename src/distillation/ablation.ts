@@ -87,7 +87,8 @@ export const ABLATION_VARIANTS: readonly AblationVariant[] = [
   // (results/probes/full-3000); on the teacher's heads the three terms gained at 1500 steps and
   // cost at 3000. These rows keep the terms while the lr is at its peak and stop them at the first
   // drop (step 2250 of 3000: the schedule's milestones are 75 % and 92 % of the steps), so the
-  // low-lr end is the ground truth alone. Meant for --steps 3000.
+  // low-lr end is the ground truth alone. Meant for --steps 3000. They changed nothing (−0.1 points
+  // on the heads over 3 seeds, −0.3 from a random start: results/ablation-3000-teacher-6000).
   { name: 'full-until2250', description: 'full (the paper’s defaults) for the first 2250 steps, then the ground truth alone', distill: { distillUntilStep: 2250 } },
   { name: 'full-heads-lr0.2-nu0.05-until2250', description: 'full without adapter, ν 0.05, on the teacher’s heads at 0.2× the lr, for the first 2250 steps, then the ground truth alone', distill: { adapter: 'none', nu: 0.05, headsFromTeacher: true, headsLrScale: 0.2, distillUntilStep: 2250 } },
   { name: 'soft-heads-lr0.2-until2250', description: 'weighted soft CE on the teacher’s heads at 0.2× the lr for the first 2250 steps, then the ground truth alone', distill: { ...OFF, soft: true, headsFromTeacher: true, headsLrScale: 0.2, distillUntilStep: 2250 } },

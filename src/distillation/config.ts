@@ -67,7 +67,8 @@ export interface DistillConfig {
    * The distillation terms are on for the first k steps only (0: throughout); from step k on the
    * objective is the ground truth alone and the teacher is not run (beyond the paper). Asks
    * whether the terms that lead mid-run, at the peak lr, cost the student its lead once the lr
-   * drops (results/probes/full-3000: ahead at step 1500, behind at 3000).
+   * drops (results/probes/full-3000: ahead at step 1500, behind at 3000). They do not: stopped at
+   * the drop they end where they end when run throughout (results/ablation-3000-teacher-6000).
    */
   distillUntilStep: number;
 }
