@@ -109,7 +109,6 @@ export class Distiller extends Module {
     if (!t.features) teacherFeatures?.dispose();
 
     const out: Record<string, Tensor> = {};
-    const w = (x: Tensor, k: number): Tensor => (k === 1 ? x : mul(x, k));
 
     // RPN and ROI classification: μ·hard + (1−μ)·soft, background weighted in the soft term.
     const rpnLabels = tensor(rpnT.labels, [rpnT.labels.length], { dtype: 'int32', backend });
@@ -126,7 +125,7 @@ export class Distiller extends Module {
 
     // Regression: smooth-L1 to the ground truth + ν·(teacher-bounded or plain-L2) term.
     const regression = (studentDeltas: Tensor, teacherDeltas: Tensor | null, targetsHost: Float32Array, count: number, plain: Tensor): Tensor => {
-      if (cfg.regression === 'none' || !teacherDeltas || targetsHost.length === 0) return w(plain, cfg.lambda);
+      if (cfg.regression === 'none' || !teacherDeltas || targetsHost.length === 0) return weighted(plain, cfg.lambda);
       const y = tensor(targetsHost, [targetsHost.length / 4, 4], { backend });
       const r = distillRegression(studentDeltas, teacherDeltas, y, {
         nu: cfg.nu * ramp,
@@ -136,14 +135,14 @@ export class Distiller extends Module {
         mode: cfg.regression,
         distance: cfg.regressionDistance,
       });
-      return w(r.total, cfg.lambda);
+      return weighted(r.total, cfg.lambda);
     };
     out.rpnReg = rpnT.positive.length
       ? regression(gatherRows(s.rpn.deltas, rpnT.positive), t.rpnDeltas, rpnT.targets, rpnT.sampled.length, s.losses.rpnReg)
-      : w(s.losses.rpnReg, cfg.lambda);
+      : weighted(s.losses.rpnReg, cfg.lambda);
     out.roiReg = roiT.positive.length
       ? regression(positiveDeltas(s.roi.deltas, roiT.positive, roiT.labels, classes), t.roiDeltas, roiT.targets, roiT.labels.length, s.losses.roiReg)
-      : w(s.losses.roiReg, cfg.lambda);
+      : weighted(s.losses.roiReg, cfg.lambda);
 
     // Hint learning on the backbone output through the adaptation layer.
     if (cfg.hint && t.features) out.hint = mul(this.hint(s.features, t.features, targets), cfg.gamma * ramp);
@@ -171,8 +170,7 @@ export class Distiller extends Module {
   private async groundTruthLosses(images: Tensor, targets: TargetBatch, rng: Rng): Promise<Record<string, Tensor>> {
     const cfg = this.config;
     const s = await this.student.forwardTrain(images, targets, rng);
-    const w = (x: Tensor): Tensor => (cfg.lambda === 1 ? x : mul(x, cfg.lambda));
-    const out: Record<string, Tensor> = { rpnCls: s.losses.rpnCls, rpnReg: w(s.losses.rpnReg), roiCls: s.losses.roiCls, roiReg: w(s.losses.roiReg) };
+    const out: Record<string, Tensor> = { rpnCls: s.losses.rpnCls, rpnReg: weighted(s.losses.rpnReg, cfg.lambda), roiCls: s.losses.roiCls, roiReg: weighted(s.losses.roiReg, cfg.lambda) };
     if (cfg.hint || cfg.hintFirstSteps > 0) out.hint = zeros([], { backend: images.backend });
     return out;
   }
@@ -225,6 +223,11 @@ export class Distiller extends Module {
     found.forEach((f, i) => all.set(f!, i * per));
     return tensor(all, [n, this.teacher.backbone.outChannels, fh, fw], { backend: images.backend });
   }
+}
+
+/** x·k, or x itself at k = 1 (no extra op on the tape). */
+function weighted(x: Tensor, k: number): Tensor {
+  return k === 1 ? x : mul(x, k);
 }
 
 /**
