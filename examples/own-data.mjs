@@ -1,0 +1,34 @@
+// Train a detector on your own PASCAL VOC folder through the package's public entry points, then
+// save it as a checkpoint that `kdet detect` and the browser example load. Run after `npm run build`:
+//   node examples/own-data.mjs <VOC_DIR> [steps] [out.safetensors]
+// <VOC_DIR> holds Annotations/*.xml, JPEGImages/*.jpg and ImageSets/Main/trainval.txt (what labelImg
+// and CVAT export). Images are resized to SIZE² squares (boxes scaled with them); the class list is
+// the sorted set of names in the annotations. A COCO JSON works the same way with openCoco().
+import { writeFile } from 'node:fs/promises';
+import { Rng, setBackend } from 'kdet';
+import { createWasmBackend } from 'kdet/wasm';
+import { FasterRCNN, BACKBONE_PRESETS, defaultConfig, Trainer, defaultTrainerConfig } from 'kdet/detection';
+import { openVoc } from 'kdet/data';
+import { saveCheckpoint } from 'kdet/nn';
+
+const [root, stepsArg = '300', out = 'own-data.safetensors'] = process.argv.slice(2);
+if (!root) {
+  console.error('usage: node examples/own-data.mjs <VOC_DIR> [steps] [out.safetensors]');
+  process.exit(2);
+}
+const SIZE = 128;
+setBackend(await createWasmBackend());
+const train = await openVoc({ root, split: 'trainval', classNames: 'infer', resize: { height: SIZE, width: SIZE } });
+console.log(`${train.length} images, classes: ${train.classNames.join(', ')}`);
+
+const config = defaultConfig(train.classNames.length, BACKBONE_PRESETS.student);
+const model = new FasterRCNN(config, new Rng(0));
+const trainer = new Trainer(model, train, defaultTrainerConfig({ steps: Number(stepsArg), batchSize: 2 }),
+  async (images, targets, rng) => (await model.forwardTrain(images, targets, rng)).losses);
+await trainer.run({ onStep: (s) => s.step % 10 === 0 && console.log(`step ${s.step} loss ${s.loss.toFixed(3)}`) });
+
+// The metadata `kdet detect` and the browser example read: the model, its input size, the names.
+const data = { name: 'voc', size: SIZE, trainLength: train.length, testLength: 0, seed: 0 };
+await writeFile(out, await saveCheckpoint(model, { kind: 'detector', preset: 'student', model: config, data, classNames: train.classNames }));
+console.log(`wrote ${out}`);
+process.exit(0); // the wasm thread pool's idle workers need not keep Node alive
