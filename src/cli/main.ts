@@ -1,5 +1,6 @@
 import { KdetError } from '../engine/errors.js';
 import { UsageError } from './args.js';
+import { didYouMean } from './suggest.js';
 
 const COMMANDS: Record<string, { summary: string; run: () => Promise<(argv: string[]) => Promise<void>> }> = {
   train: { summary: 'train a Faster R-CNN on a built-in data set', run: async () => (await import('./commands/train.js')).train },
@@ -15,24 +16,47 @@ function help(): string {
   return ['kdet — train and distil Faster R-CNN detectors in any JavaScript runtime', '', 'Commands:', ...Object.entries(COMMANDS).map(([k, c]) => `  ${k.padEnd(12)} ${c.summary}`), '', 'kdet <command> --help for its flags.'].join('\n');
 }
 
-/** The CLI: errors a user can fix are one line on stderr and exit code 2; bugs keep their stack. */
+/** The name errors are prefixed with: the command, and for `experiment` its experiment. */
+export function commandName(cmd: string, rest: readonly string[]): string {
+  return cmd === 'experiment' && rest.includes('ablation') ? 'experiment ablation' : cmd;
+}
+
+/**
+ * An error's message as the one line the user sees: `kdet <command>: <what>`. Messages already
+ * written that way keep their prefix; others get it. Line breaks are folded, so an error is
+ * always exactly one line.
+ */
+export function errorLine(command: string, message: string): string {
+  const text = message.replace(/\s*\n\s*/g, ' ').trim();
+  return text.startsWith(`kdet ${command}: `) ? text : `kdet ${command}: ${text}`;
+}
+
+/**
+ * The CLI. Every failure a user can fix (a bad flag, an unreadable or wrong file, an output folder
+ * that cannot be written) is one line on stderr, `kdet <command>: ...`, and exit code 2; anything
+ * else is a bug and keeps its stack.
+ */
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
-  if (!cmd || cmd === '--help' || cmd === 'help') {
+  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
     console.log(help());
     return 0;
   }
-  const entry = COMMANDS[cmd];
+  const entry = Object.hasOwn(COMMANDS, cmd) ? COMMANDS[cmd] : undefined;
   if (!entry) {
-    console.error(`kdet: unknown command '${cmd}'\n\n${help()}`);
+    const names = Object.keys(COMMANDS);
+    const hint = didYouMean(cmd, names, (c) => `'${c}'`);
+    console.error(`kdet: unknown command '${cmd}'${hint || ` (commands: ${names.join(', ')}; see kdet --help)`}`);
     return 2;
   }
   try {
     await (await entry.run())(rest);
     return 0;
   } catch (e) {
-    if (e instanceof UsageError || e instanceof KdetError) {
-      console.error(e.message);
+    // A DataError (src/data: a bad annotation, image or data file) is the user's data, not a bug;
+    // matched by name so that this module does not load the data layer.
+    if (e instanceof UsageError || e instanceof KdetError || (e instanceof Error && e.name === 'DataError')) {
+      console.error(errorLine(commandName(cmd, rest), e.message));
       return 2;
     }
     throw e;

@@ -1,5 +1,6 @@
 import { fashionScenes } from '../data/fashion-scenes.js';
-import { SyntheticShapes } from '../data/shapes.js';
+import { FASHION_CLASSES } from '../data/fashion.js';
+import { SHAPE_CLASSES, SyntheticShapes } from '../data/shapes.js';
 import type { Dataset } from '../data/types.js';
 import { BACKBONE_PRESETS, type BackbonePreset } from '../detection/backbone.js';
 import { defaultConfig, type FasterRCNNConfig } from '../detection/config.js';
@@ -28,6 +29,11 @@ export async function openDataSet(spec: DataSpec, split: 'train' | 'test'): Prom
     return new SyntheticShapes({ split, length, seed: spec.seed, height: spec.size, width: spec.size, minSize: Math.round(spec.size / 8), maxSize: Math.round(spec.size / 2) });
   }
   throw new UsageError(`--data must be one of ${DATA_SETS.join(', ')}, got '${spec.name}'`);
+}
+
+/** The number of classes of a built-in data set, known without opening it. */
+export function dataSetClassCount(name: DataSetName): number {
+  return name === 'fashion' ? FASHION_CLASSES.length : SHAPE_CLASSES.length;
 }
 
 export const MODEL_PRESETS = Object.keys(BACKBONE_PRESETS) as BackbonePreset[];

@@ -7,6 +7,7 @@ import type { FasterRCNN } from '../detection/faster-rcnn.js';
 import { Trainer, type StepLoss, type TrainerConfig } from '../detection/trainer.js';
 import type { Module } from '../nn/module.js';
 import { saveCheckpoint } from '../nn/checkpoint.js';
+import { UsageError } from './args.js';
 import { writeAtomic } from './files.js';
 import { Progress } from './progress.js';
 import { trainingReport } from './report.js';
@@ -43,7 +44,14 @@ export interface TrainingResult {
 export async function runTraining(run: TrainingRun): Promise<TrainingResult> {
   await mkdir(run.out, { recursive: true });
   const trainer = new Trainer(run.trained, run.train, run.trainer, run.loss, {}, run.metadata);
-  if (run.resume) trainer.resume(run.resume, 'resume checkpoint');
+  if (run.resume) {
+    try {
+      trainer.resume(run.resume, 'resume checkpoint');
+    } catch (e) {
+      trainer.dispose();
+      throw new UsageError(`--resume: ${(e as Error).message.replace(/^kdet\.[\w.]+: /, '')}`);
+    }
+  }
   const progress = new Progress(run.trainer.steps, run.quiet ? () => {} : undefined);
   const log = join(run.out, 'log.jsonl');
   let best: DetectorMetrics | null = null;
@@ -52,7 +60,7 @@ export async function runTraining(run: TrainingRun): Promise<TrainingResult> {
   let stepTime = 0;
   const started = performance.now();
   const startStep = trainer.step;
-  await trainer.run({
+  const running = trainer.run({
     onStep: async (s) => {
       stepTime += s.seconds;
       progress.update(s.step, s.parts, s.images, `lr ${s.lr.toExponential(2)}`);
@@ -74,6 +82,16 @@ export async function runTraining(run: TrainingRun): Promise<TrainingResult> {
       if (kind === 'last') await writeAtomic(join(run.out, 'last.safetensors'), bytes);
     },
   });
+  try {
+    await running;
+  } catch (e) {
+    // A loss that overflows is the learning rate's or the data's doing, not a bug: one line.
+    if (e instanceof Error && /^kdet\.Trainer: loss is /.test(e.message)) {
+      progress.done();
+      throw new UsageError(e.message.replace(/^kdet\.Trainer: /, ''));
+    }
+    throw e;
+  }
   progress.done();
   trainer.dispose();
   const seconds = (performance.now() - started) / 1000;

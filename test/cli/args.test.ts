@@ -45,3 +45,41 @@ describe('parseArgs', () => {
     expect(text).toContain('--steps <int>  steps (default 10)');
   });
 });
+
+describe('ranges', () => {
+  const ranged = {
+    batch: { type: 'int', default: 4, min: 1, help: 'images per step' },
+    mu: { type: 'number', default: 0.5, min: 0, max: 1, help: 'μ' },
+    lr: { type: 'number', default: 0.1, min: 0, minExclusive: true, help: 'lr' },
+  } as const satisfies Record<string, FlagSpec>;
+
+  it('refuses values outside a flag’s range, saying the range', () => {
+    const bad: [string[], string][] = [
+      [['--batch', '0'], "t: --batch must be an integer ≥ 1, got '0'"],
+      [['--batch', '9007199254740993'], "t: --batch must be an integer ≥ 1, got '9007199254740993'"], // not a safe integer
+      [['--mu', '7'], "t: --mu must be a number in [0, 1], got '7'"],
+      [['--mu', '-0.1'], "t: --mu must be a number in [0, 1], got '-0.1'"],
+      [['--lr', '0'], "t: --lr must be a number > 0, got '0'"],
+      [['--lr', 'NaN'], "t: --lr must be a number > 0, got 'NaN'"],
+      [['--lr', 'Infinity'], "t: --lr must be a number > 0, got 'Infinity'"],
+    ];
+    for (const [argv, message] of bad) expect(() => parseArgs('t', argv, ranged), argv.join(' ')).toThrow(`kdet ${message}`);
+    expect(parseArgs('t', ['--batch', '1', '--mu', '0', '--lr', '1e-9'], ranged).flags).toEqual({ batch: 1, mu: 0, lr: 1e-9 });
+  });
+
+  it('answers near misses, stray words and missing values by name', () => {
+    expect(() => parseArgs('t', ['--bach', '2'], ranged)).toThrow("kdet t: unknown flag --bach — did you mean --batch? (see kdet t --help)");
+    expect(() => parseArgs('t', ['-batch', '2'], ranged)).toThrow('kdet t: unknown flag -batch — did you mean --batch?');
+    expect(() => parseArgs('t', ['batch', '2'], ranged, { positionals: 0 })).toThrow("kdet t: unexpected argument 'batch' — did you mean --batch?; kdet t takes flags only");
+    expect(() => parseArgs('t', ['--batch', '--mu', '1'], ranged)).toThrow('kdet t: --batch needs a value, got the flag --mu');
+    expect(() => parseArgs('t', ['--adapter', '1X1'], spec)).toThrow("got '1X1' — did you mean '1x1'?");
+    expect(parseArgs('t', ['-h'], { ...ranged, help: { type: 'boolean', default: false, help: 'help' } }).flags.help).toBe(true);
+  });
+
+  it('shows ranges in the usage text', () => {
+    const text = usage('t', 'a test', ranged);
+    expect(text).toContain('--batch <int ≥ 1>  images per step (default 4)');
+    expect(text).toContain('--mu <number 0..1>  μ (default 0.5)');
+    expect(text).toContain('--lr <number > 0>  lr (default 0.1)');
+  });
+});

@@ -31,16 +31,19 @@ afterEach(() => vi.restoreAllMocks());
 
 describe('kdet CLI errors are one clear line', () => {
   it.each([
-    [['train', '--steps', 'abc'], /--steps must be an integer, got 'abc'/],
+    [['train', '--steps', 'abc'], /--steps must be an integer ≥ 1, got 'abc'/],
     [['train', '--nope'], /unknown flag --nope/],
     [['train', '--backend', 'cuda'], /--backend must be one of wasm, webgpu, reference/],
     [['eval'], /--checkpoint is required/],
     [['eval', '--checkpoint', '/nonexistent/x.safetensors'], /cannot be read: ENOENT/],
-    [['frobnicate'], /unknown command 'frobnicate'/],
+    [['frobnicate'], /^kdet: unknown command 'frobnicate' \(commands: train, distill, experiment, eval, detect, export, show-data; see kdet --help\)$/],
+    [['distil'], /^kdet: unknown command 'distil' — did you mean 'distill'\?$/],
+    [['train', '--step', '5'], /^kdet train: unknown flag --step — did you mean --steps\? \(see kdet train --help\)$/],
   ])('kdet %j', async (argv, re) => {
     const r = await kdet(...(argv as string[]));
     expect(r.code).toBe(2);
     expect(r.err).toMatch(re as RegExp);
+    expect(r.err).toMatch(/^kdet( [\w-]+)?: [^\n]+$/); // one line, prefixed with the command
     expect(r.err).not.toMatch(/\n\s+at /); // no stack trace
   });
 
@@ -63,6 +66,17 @@ describe('kdet end to end on a tiny model', () => {
     const ckpt = join(dir, 't', 'best.safetensors');
     expect(existsSync(ckpt)).toBe(true);
     expect(readFileSync(join(dir, 't', 'log.jsonl'), 'utf8').trim().split('\n').length).toBeGreaterThanOrEqual(4);
+
+    // A run resumes from its last.safetensors; one that is already at --steps is refused, not "done".
+    const last = join(dir, 't', 'last.safetensors');
+    const again = ['train', ...common, '--preset', 'tiny', '--train-size', '12', '--test-size', '6', '--eval-every', '0', '--out', join(dir, 't2'), '--resume', last];
+    const done = await kdet(...again, '--steps', '3');
+    expect(done.code).toBe(2);
+    expect(done.err).toMatch(/^kdet train: --resume '.*last\.safetensors' is at step 3, not below --steps 3: nothing is left to train/);
+    const resumed = await kdet(...again, '--steps', '4');
+    expect(resumed.err).toBe('');
+    expect(resumed.code).toBe(0);
+    expect(readFileSync(join(dir, 't2', 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step)).toEqual([4, 4]); // one step, one evaluation
 
     const e = await kdet('eval', '--checkpoint', ckpt, '--json');
     expect(e.code).toBe(0);
@@ -100,7 +114,9 @@ describe('kdet end to end on a tiny model', () => {
     expect(hLog.hint).toBeGreaterThan(0);
     const hBad = await kdet('distill', '--teacher', ckpt, '--student', 'tiny', '--steps', '1', '--out', join(dir, 'h2'), '--heads-lr-scale', '0.2');
     expect(hBad.code).not.toBe(0);
-    expect(hBad.err).toMatch(/headsLrScale 0\.2 applies to heads copied from the teacher; set headsFromTeacher too/);
+    expect(hBad.code).toBe(2);
+    expect(hBad.err).toMatch(/^kdet distill: --heads-lr-scale 0\.2 applies to heads copied from the teacher; add --heads-from-teacher$/);
+    expect(existsSync(join(dir, 'h2'))).toBe(false); // refused before the output folder was made
     // A stop at or after the last step would distil throughout under another name: refused.
     const uBad = await kdet('distill', '--teacher', ckpt, '--student', 'tiny', '--steps', '2', '--out', join(dir, 'u'), '--distill-until', '2');
     expect(uBad.code).toBe(2);

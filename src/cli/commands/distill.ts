@@ -1,36 +1,39 @@
 import { Rng } from '../../engine/random.js';
+import type { FasterRCNNConfig } from '../../detection/config.js';
 import { FasterRCNN } from '../../detection/faster-rcnn.js';
 import { defaultTrainerConfig } from '../../detection/trainer.js';
 import { defaultDistillConfig, type DistillConfig } from '../../distillation/config.js';
 import { Distiller } from '../../distillation/distiller.js';
 import { parseArgs, usage, UsageError, type FlagSpec } from '../args.js';
 import { BACKEND_NAMES, useBackend } from '../backend.js';
-import { readBytes } from '../files.js';
+import { prepareOutDir } from '../files.js';
 import { DirectoryFeatureStore } from '../teacher-cache-dir.js';
-import { loadDetector, type DetectorCheckpointMeta } from '../load-model.js';
+import { buildDetector, readDetectorFile, type DetectorCheckpointMeta } from '../load-model.js';
 import { MODEL_PRESETS, modelConfig, openDataSet } from '../presets.js';
+import { readResumeFile } from '../resume.js';
 import { runTraining, type TrainingResult } from '../run-training.js';
+import { checkStudentFits, distillConfigProblem, RANGE } from '../validate.js';
 
 const d = defaultDistillConfig();
 export const distillFlags = {
   teacher: { type: 'string', default: '', help: 'teacher checkpoint (best.safetensors of kdet train)' },
   student: { type: 'string', default: 'student', choices: MODEL_PRESETS, help: 'student preset' },
-  steps: { type: 'int', default: 3000, help: 'optimisation steps' },
-  batch: { type: 'int', default: 4, help: 'images per step' },
+  steps: { type: 'int', default: 3000, ...RANGE.atLeastOne, help: 'optimisation steps' },
+  batch: { type: 'int', default: 4, ...RANGE.atLeastOne, help: 'images per step' },
   // 0.1, not the teacher's 0.02: in 1500 steps the student preset alone reaches mAP@0.5 0.458 at
   // 0.1 against 0.283 at 0.02, the paper's full method 0.400 against 0.330 (seed 0, 500 scenes;
   // results/probes/student-lr0.1-1500, full-lr0.1-1500, results/ablation-1500).
-  lr: { type: 'number', default: 0.1, help: 'peak learning rate (0.1 suits the student preset; the teacher trained at 0.02)' },
-  'eval-every': { type: 'int', default: 500, help: 'evaluate every k steps' },
-  'test-size': { type: 'int', default: 0, help: 'held-out scenes (0: as recorded with the teacher)' },
-  mu: { type: 'number', default: d.mu, help: 'μ, hard-label share of the classification loss' },
-  temperature: { type: 'number', default: d.temperature, help: 'T of the soft targets' },
+  lr: { type: 'number', default: 0.1, ...RANGE.positive, help: 'peak learning rate (0.1 suits the student preset; the teacher trained at 0.02)' },
+  'eval-every': { type: 'int', default: 500, ...RANGE.nonNegative, help: 'evaluate every k steps (0: at the end only)' },
+  'test-size': { type: 'int', default: 0, ...RANGE.nonNegative, help: 'held-out scenes (0: as recorded with the teacher)' },
+  mu: { type: 'number', default: d.mu, ...RANGE.probability, help: 'μ, hard-label share of the classification loss' },
+  temperature: { type: 'number', default: d.temperature, ...RANGE.positive, help: 'T of the soft targets' },
   'soft-t2': { type: 'boolean', default: d.scaleSoftByT2, help: 'multiply the soft term by T² (Hinton et al. 2015; beyond the paper)' },
-  'bg-weight': { type: 'number', default: d.backgroundWeight, help: 'background weight of the soft loss' },
-  nu: { type: 'number', default: d.nu, help: 'ν, weight of the teacher-bounded regression' },
-  margin: { type: 'number', default: d.margin, help: 'm, margin of the bound' },
-  gamma: { type: 'number', default: d.gamma, help: 'γ, weight of the hint loss' },
-  lambda: { type: 'number', default: d.lambda, help: 'λ, weight of the regression terms' },
+  'bg-weight': { type: 'number', default: d.backgroundWeight, ...RANGE.nonNegative, help: 'background weight of the soft loss' },
+  nu: { type: 'number', default: d.nu, ...RANGE.nonNegative, help: 'ν, weight of the teacher-bounded regression' },
+  margin: { type: 'number', default: d.margin, ...RANGE.nonNegative, help: 'm, margin of the bound' },
+  gamma: { type: 'number', default: d.gamma, ...RANGE.nonNegative, help: 'γ, weight of the hint loss' },
+  lambda: { type: 'number', default: d.lambda, ...RANGE.nonNegative, help: 'λ, weight of the regression terms' },
   soft: { type: 'boolean', default: d.soft, help: 'soft-target classification term' },
   regression: { type: 'string', default: d.regression, choices: ['bounded', 'l2', 'none'], help: 'teacher regression term' },
   'reg-distance': { type: 'string', default: d.regressionDistance, choices: ['l2', 'smooth-l1'], help: "distance in the teacher regression term (l2: the paper's; smooth-l1: capped gradient, beyond the paper)" },
@@ -39,14 +42,14 @@ export const distillFlags = {
   'hint-norm': { type: 'string', default: d.hintNorm, choices: ['l2', 'l1'], help: 'hint distance' },
   'hint-reduction': { type: 'string', default: d.hintReduction, choices: ['mean', 'sum-per-image'], help: 'hint normalisation' },
   'fine-grained': { type: 'boolean', default: d.fineGrained, help: 'fine-grained imitation mask (Wang et al. 2019)' },
-  psi: { type: 'number', default: d.psi, help: 'ψ of the imitation mask' },
-  'distill-warmup': { type: 'int', default: d.warmupSteps, help: 'steps to ramp the distillation terms in' },
+  psi: { type: 'number', default: d.psi, ...RANGE.probability, help: 'ψ of the imitation mask' },
+  'distill-warmup': { type: 'int', default: d.warmupSteps, ...RANGE.nonNegative, help: 'steps to ramp the distillation terms in' },
   'heads-from-teacher': { type: 'boolean', default: d.headsFromTeacher, help: 'start the student\'s RPN and box heads from the teacher\'s weights' },
-  'heads-lr-scale': { type: 'number', default: d.headsLrScale, help: 'learning-rate multiplier of the heads copied from the teacher (needs --heads-from-teacher)' },
-  'hint-first-steps': { type: 'int', default: d.hintFirstSteps, help: "train on γ·hint alone for the first k steps (FitNets' stage 1), then the configured terms" },
-  'distill-until': { type: 'int', default: d.distillUntilStep, help: 'the distillation terms for the first k steps only (0: throughout), then the ground truth alone' },
+  'heads-lr-scale': { type: 'number', default: d.headsLrScale, ...RANGE.nonNegative, help: 'learning-rate multiplier of the heads copied from the teacher (needs --heads-from-teacher)' },
+  'hint-first-steps': { type: 'int', default: d.hintFirstSteps, ...RANGE.nonNegative, help: "train on γ·hint alone for the first k steps (FitNets' stage 1), then the configured terms" },
+  'distill-until': { type: 'int', default: d.distillUntilStep, ...RANGE.nonNegative, help: 'the distillation terms for the first k steps only (0: throughout), then the ground truth alone' },
   backend: { type: 'string', default: 'wasm', choices: BACKEND_NAMES, help: 'compute backend' },
-  seed: { type: 'int', default: 0, help: 'seed' },
+  seed: { type: 'int', default: 0, ...RANGE.seed, help: 'seed' },
   out: { type: 'string', default: 'runs/distill', help: 'output folder' },
   resume: { type: 'string', default: '', help: 'resume from a last.safetensors' },
   'teacher-cache': { type: 'string', default: '', help: 'folder that keeps the teacher\'s features per image for later runs (results are the same with or without)' },
@@ -78,8 +81,7 @@ export async function distillStudent(r: DistillRun): Promise<TrainingResult> {
   const dataSpec = { ...r.teacherMeta.data, testLength: r.testLength };
   const train = await openDataSet(dataSpec, 'train');
   const test = await openDataSet(dataSpec, 'test');
-  const studentConfig = modelConfig(r.studentPreset, r.teacherMeta.classNames.length);
-  studentConfig.anchors = r.teacherMeta.model.anchors;
+  const studentConfig = studentModelConfig(r.studentPreset, r.teacherMeta);
   const student = new FasterRCNN(studentConfig, new Rng(r.seed));
   const store = r.teacherCache ? new DirectoryFeatureStore(r.teacherCache) : null;
   const distiller = r.distill ? new Distiller(student, r.teacher, r.distill, new Rng(r.seed + 1), store) : null;
@@ -105,28 +107,52 @@ export async function distillStudent(r: DistillRun): Promise<TrainingResult> {
   return result;
 }
 
+/** The distillation option that sets each DistillConfig field, for messages. */
+const DISTILL_FLAG: Record<string, string> = {
+  headsLrScale: '--heads-lr-scale', headsFromTeacher: '--heads-from-teacher', distillUntilStep: '--distill-until', hintFirstSteps: '--hint-first-steps', adapter: '--adapter',
+};
+const flagOf = (name: string) => DISTILL_FLAG[name] ?? name;
+
+/** The student's configuration: its preset, the teacher's classes and anchors. */
+export function studentModelConfig(preset: string, teacherMeta: DetectorCheckpointMeta): FasterRCNNConfig {
+  const c = modelConfig(preset, teacherMeta.classNames.length);
+  c.anchors = teacherMeta.model.anchors;
+  return c;
+}
+
 export async function distill(argv: string[]): Promise<void> {
-  const { flags: f } = parseArgs('distill', argv, distillFlags);
+  const { flags: f } = parseArgs('distill', argv, distillFlags, { positionals: 0 });
   if (f.help) return void console.log(usage('distill', 'Distil a student Faster R-CNN from a frozen teacher (Chen et al. 2017).', distillFlags));
+  // Everything is checked before the backend or any model exists: flags, then files, then --out.
   if (!f.teacher) throw new UsageError('kdet distill: --teacher is required (a best.safetensors written by kdet train)');
-  if (f['distill-until'] > 0 && f['distill-until'] >= f.steps) throw new UsageError(`kdet distill: --distill-until ${f['distill-until']} is not below --steps ${f.steps}, so the terms would run throughout; give 0 for that`);
-  await useBackend(f.backend);
-  const { model: teacher, meta } = await loadDetector(f.teacher, '--teacher');
   const distillConfig: DistillConfig = defaultDistillConfig({
     mu: f.mu, temperature: f.temperature, scaleSoftByT2: f['soft-t2'], backgroundWeight: f['bg-weight'], nu: f.nu, margin: f.margin, gamma: f.gamma, lambda: f.lambda,
     soft: f.soft, regression: f.regression as DistillConfig['regression'], regressionDistance: f['reg-distance'] as DistillConfig['regressionDistance'], hint: f.hint, adapter: f.adapter as DistillConfig['adapter'],
     hintNorm: f['hint-norm'] as DistillConfig['hintNorm'], hintReduction: f['hint-reduction'] as DistillConfig['hintReduction'],
     fineGrained: f['fine-grained'], psi: f.psi, warmupSteps: f['distill-warmup'], headsFromTeacher: f['heads-from-teacher'], headsLrScale: f['heads-lr-scale'], hintFirstSteps: f['hint-first-steps'], distillUntilStep: f['distill-until'],
   });
+  const problem = distillConfigProblem(distillConfig, f.steps, flagOf);
+  if (problem) throw new UsageError(`kdet distill: ${problem}`);
+  const teacherFile = await readDetectorFile(f.teacher, '--teacher');
+  const meta = teacherFile.meta;
+  checkStudentFits(f.student, meta.model, distillConfig, flagOf);
+  if (meta.data.trainLength < f.batch) throw new UsageError(`kdet distill: the teacher's data set has ${meta.data.trainLength} training scenes, less than one batch (--batch ${f.batch})`);
+  const studentConfig = studentModelConfig(f.student, meta);
+  const resume = f.resume ? await readResumeFile(f.resume, { preset: f.student, model: studentConfig, optimizer: defaultTrainerConfig().optimizer, steps: f.steps, adapter: distillConfig.adapter }) : undefined;
+  await prepareOutDir('--out', f.out);
+  if (f['teacher-cache']) await prepareOutDir('--teacher-cache', f['teacher-cache']);
+  await useBackend(f.backend);
+
+  const teacher = buildDetector(teacherFile);
   const size = meta.data.size;
-  const studentFlops = new FasterRCNN(modelConfig(f.student, meta.classNames.length), new Rng(0));
+  const studentFlops = new FasterRCNN(studentConfig, new Rng(0));
   console.log(`kdet distill: ${meta.preset} teacher → ${f.student} student (${(studentFlops.backbone.flops(size, size) / 1e9).toFixed(3)} vs ${(teacher.backbone.flops(size, size) / 1e9).toFixed(3)} GFLOPs backbone), backend ${f.backend}`);
   studentFlops.dispose();
   console.log(`terms: ${JSON.stringify(distillConfig)}`);
   const result = await distillStudent({
     teacher, teacherMeta: meta, teacherPath: f.teacher, studentPreset: f.student, distill: distillConfig,
     steps: f.steps, batch: f.batch, lr: f.lr, evalEvery: f['eval-every'], testLength: f['test-size'] > 0 ? f['test-size'] : meta.data.testLength,
-    seed: f.seed, out: f.out, ...(f['teacher-cache'] ? { teacherCache: f['teacher-cache'] } : {}), ...(f.resume ? { resume: await readBytes(f.resume, '--resume') } : {}),
+    seed: f.seed, out: f.out, ...(f['teacher-cache'] ? { teacherCache: f['teacher-cache'] } : {}), ...(resume ? { resume } : {}),
   });
   console.log(`done in ${result.seconds.toFixed(0)} s (${result.stepSeconds.toFixed(3)} s/step); student best mAP@0.5 ${result.best?.map50.toFixed(4) ?? 'n/a'} (teacher ${meta.metrics?.map50?.toFixed(4) ?? 'n/a'})`);
 }

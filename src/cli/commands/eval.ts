@@ -3,23 +3,26 @@ import { formatCocoStats } from '../../eval/coco.js';
 import { evaluateCoco } from '../../eval/results.js';
 import { parseArgs, usage, UsageError, type FlagSpec } from '../args.js';
 import { BACKEND_NAMES, useBackend } from '../backend.js';
-import { loadDetector } from '../load-model.js';
+import { buildDetector, readDetectorFile } from '../load-model.js';
 import { openDataSet } from '../presets.js';
+import { RANGE } from '../validate.js';
 
 const flags = {
   checkpoint: { type: 'string', default: '', help: 'detector checkpoint (best.safetensors)' },
-  'test-size': { type: 'int', default: 0, help: 'held-out scenes (0: as recorded in the checkpoint)' },
+  'test-size': { type: 'int', default: 0, ...RANGE.nonNegative, help: 'held-out scenes (0: as recorded in the checkpoint)' },
   backend: { type: 'string', default: 'wasm', choices: BACKEND_NAMES, help: 'compute backend' },
   json: { type: 'boolean', default: false, help: 'print the metrics as JSON' },
   help: { type: 'boolean', default: false, help: 'show this help' },
 } as const satisfies Record<string, FlagSpec>;
 
 export async function evalCommand(argv: string[]): Promise<void> {
-  const { flags: f } = parseArgs('eval', argv, flags);
+  const { flags: f } = parseArgs('eval', argv, flags, { positionals: 0 });
   if (f.help) return void console.log(usage('eval', 'Evaluate a detector on the held-out split of its data set (VOC and COCO metrics).', flags));
   if (!f.checkpoint) throw new UsageError('kdet eval: --checkpoint is required');
+  const file = await readDetectorFile(f.checkpoint);
   await useBackend(f.backend);
-  const { model, meta } = await loadDetector(f.checkpoint);
+  const model = buildDetector(file);
+  const meta = file.meta;
   const spec = { ...meta.data, ...(f['test-size'] > 0 ? { testLength: f['test-size'] } : {}) };
   const test = await openDataSet(spec, 'test');
   const m = await evaluateDetector(model, test);

@@ -10,25 +10,28 @@ import { ABLATION_VARIANTS, ablationMarkdown, ablationSvg, summarise, type RunRe
 import { defaultDistillConfig } from '../../distillation/config.js';
 import { parseArgs, usage, UsageError, type FlagSpec } from '../args.js';
 import { BACKEND_NAMES, useBackend } from '../backend.js';
-import { writeAtomic } from '../files.js';
-import { loadDetector } from '../load-model.js';
-import { openDataSet } from '../presets.js';
+import { prepareOutDir, writeAtomic } from '../files.js';
+import type { FasterRCNN } from '../../detection/faster-rcnn.js';
+import { buildDetector, readDetectorFile, type DetectorCheckpointMeta } from '../load-model.js';
+import { MODEL_PRESETS, openDataSet } from '../presets.js';
+import { didYouMean } from '../suggest.js';
+import { RANGE, studentMismatch } from '../validate.js';
 import { distillStudent } from './distill.js';
 
 const flags = {
   teacher: { type: 'string', default: 'models/teacher.safetensors', help: 'teacher checkpoint' },
-  student: { type: 'string', default: 'student', help: 'student preset' },
-  steps: { type: 'int', default: 800, help: 'steps per run (the same for every variant)' },
-  batch: { type: 'int', default: 4, help: 'images per step' },
+  student: { type: 'string', default: 'student', choices: MODEL_PRESETS, help: 'student preset' },
+  steps: { type: 'int', default: 800, ...RANGE.atLeastOne, help: 'steps per run (the same for every variant)' },
+  batch: { type: 'int', default: 4, ...RANGE.atLeastOne, help: 'images per step' },
   // 0.1, not the teacher's 0.02: the student alone reaches 0.05 / 0.22 / 0.33 / 0.30 mAP@0.5 in 800
   // steps at 0.02 / 0.06 / 0.1 / 0.15 (results/probes/student-lr-800).
-  lr: { type: 'number', default: 0.1, help: 'peak learning rate' },
-  seeds: { type: 'int', default: 3, help: 'seeds per variant' },
-  'test-size': { type: 'int', default: 500, help: 'held-out scenes' },
+  lr: { type: 'number', default: 0.1, ...RANGE.positive, help: 'peak learning rate' },
+  seeds: { type: 'int', default: 3, min: 1, max: 100, help: 'seeds per variant' },
+  'test-size': { type: 'int', default: 500, ...RANGE.atLeastOne, help: 'held-out scenes' },
   only: { type: 'string', default: '', help: 'comma list of variants to run (others are read from earlier runs)' },
   extended: { type: 'boolean', default: false, help: 'also the rows beyond the paper\'s ablation (soft-bounded, heads from the teacher, μ / γ / warm-up of the full method)' },
   'teacher-cache': { type: 'boolean', default: true, help: 'compute the teacher\'s features once per image for all runs (<out>/.teacher-cache, removed at the end; results are the same without)' },
-  jobs: { type: 'int', default: 1, help: 'runs at once, each in its own process with KDET_THREADS split between them (results do not depend on it)' },
+  jobs: { type: 'int', default: 1, min: 1, max: 64, help: 'runs at once, each in its own process with KDET_THREADS split between them (results do not depend on it)' },
   run: { type: 'string', default: '', help: 'internal (used by --jobs): do the one run <variant>-s<seed> and exit' },
   aggregate: { type: 'boolean', default: false, help: 'run nothing: rebuild the table, JSON and plot from the finished runs in --out' },
   quick: { type: 'boolean', default: false, help: 'a few-minute version for CI: 4 variants, 1 seed, 30 steps, 40 test scenes' },
@@ -47,11 +50,12 @@ type Variant = (typeof ABLATION_VARIANTS)[number];
  * interruption and can be split across processes with --only), then the table, JSON and plot.
  */
 export async function experiment(argv: string[]): Promise<void> {
-  const { flags: f, positionals } = parseArgs('experiment', argv, flags);
-  if (f.help || positionals[0] !== 'ablation') {
-    console.log(usage('experiment ablation', 'Reproduce the paper’s ablation in miniature (results/ablation.md).', flags));
-    if (!f.help) throw new UsageError('kdet experiment: the only experiment is `ablation`');
-    return;
+  const { flags: f, positionals } = parseArgs(argv.includes('ablation') ? 'experiment ablation' : 'experiment', argv, flags, { positionals: 1 });
+  if (f.help) return void console.log(usage('experiment ablation', 'Reproduce the paper’s ablation in miniature (results/ablation.md).', flags));
+  if (positionals[0] !== 'ablation') {
+    const name = positionals[0];
+    if (name === undefined) throw new UsageError('kdet experiment: name the experiment: kdet experiment ablation (see kdet experiment --help)');
+    throw new UsageError(`kdet experiment: unknown experiment '${name}'${didYouMean(name, ['ablation'], (c) => `'${c}'`) || '; the only experiment is `ablation`'}`);
   }
   const steps = f.quick ? 30 : f.steps;
   const seeds = f.quick ? 1 : f.seeds;
@@ -61,17 +65,30 @@ export async function experiment(argv: string[]): Promise<void> {
   const wanted = f.only ? f.only.split(',') : f.quick ? QUICK_VARIANTS : ABLATION_VARIANTS.filter((v) => (f.extended || v.paper) && !stopsTooLate(v)).map((v) => v.name);
   for (const w of wanted) {
     const v = ABLATION_VARIANTS.find((x) => x.name === w);
-    if (!v) throw new UsageError(`--only: unknown variant '${w}' (known: ${ABLATION_VARIANTS.map((x) => x.name).join(', ')})`);
+    if (!v) throw new UsageError(`kdet experiment ablation: --only: unknown variant '${w}'${didYouMean(w, ABLATION_VARIANTS.map((x) => x.name), (c) => `'${c}'`) || ` (known: ${ABLATION_VARIANTS.map((x) => x.name).join(', ')})`}`);
     if (stopsTooLate(v)) throw new UsageError(`--only: variant '${w}' stops its distillation terms at step ${v.distill!.distillUntilStep}, not below --steps ${steps}; run it with more steps`);
   }
-  if (f.jobs < 1) throw new UsageError(`--jobs must be at least 1, got ${f.jobs}`);
   const runDir = (variant: string, seed: number) => join(f.out, 'runs', `${variant}-s${seed}`);
   const run = f.run ? /^(.+)-s(\d+)$/.exec(f.run) : null;
   const runVariant = run && ABLATION_VARIANTS.find((x) => x.name === run[1]);
   if (f.run && !runVariant) throw new UsageError(`--run: expected <variant>-s<seed> with a known variant, got '${f.run}'`);
+  if (f.jobs > 1 && !f.run && !f.aggregate) kdetScript(); // --jobs starts processes of the built CLI: is there one?
 
+  // Everything is checked before the backend or any model exists: the teacher's file, that the
+  // student fits it in every variant to be trained, then the output folder.
+  const teacherFile = await readDetectorFile(f.teacher, '--teacher');
+  const meta = teacherFile.meta;
+  const teacherBytes = teacherFile.bytes;
+  if (!f.aggregate) {
+    for (const v of runVariant ? [runVariant] : ABLATION_VARIANTS.filter((x) => wanted.includes(x.name))) {
+      const why = studentMismatch(f.student, meta.model, v.distill ? defaultDistillConfig(v.distill) : null);
+      if (why) throw new UsageError(`kdet experiment ablation: variant '${v.name}': ${why}`);
+    }
+    if (meta.data.trainLength < f.batch) throw new UsageError(`kdet experiment ablation: the teacher's data set has ${meta.data.trainLength} training scenes, less than one batch (--batch ${f.batch})`);
+  }
+  await prepareOutDir('--out', f.out);
   await useBackend(f.backend);
-  const { model: teacher, meta, bytes: teacherBytes } = await loadDetector(f.teacher, '--teacher');
+  const teacher = buildDetector(teacherFile);
   const teacherCache = f['teacher-cache'] ? join(f.out, '.teacher-cache') : null;
   const teacherSha256 = createHash('sha256').update(teacherBytes).digest('hex').slice(0, 16);
   const record: RunSetupRecord = { teacher: f.teacher, teacherSha256, student: f.student, steps, batch: f.batch, lr: f.lr, testLength };
@@ -151,8 +168,8 @@ async function readInvocations(file: string): Promise<Invocation[]> {
 }
 
 interface RunSetup {
-  teacher: Awaited<ReturnType<typeof loadDetector>>['model'];
-  meta: Awaited<ReturnType<typeof loadDetector>>['meta'];
+  teacher: FasterRCNN;
+  meta: DetectorCheckpointMeta;
   teacherPath: string;
   teacherSha256: string;
   student: string;
@@ -219,7 +236,7 @@ async function runInProcesses(runs: { name: string; variant: Variant }[], jobs: 
     }
   };
   await Promise.all(Array.from({ length: Math.min(jobs, runs.length) }, worker));
-  if (failed) throw new Error(`kdet experiment ablation: run ${failed}`);
+  if (failed) throw new UsageError(`kdet experiment ablation: run ${failed}`);
 }
 
 /** A run's relative cost: the teacher's heads for output terms, its backbone for any term. */
@@ -235,7 +252,7 @@ function kdetScript(): string {
     const candidate = join(d, 'bin', 'kdet.js');
     if (existsSync(candidate)) return candidate;
   }
-  throw new Error('kdet experiment ablation --jobs: cannot find bin/kdet.js to start the runs with');
+  throw new UsageError('kdet experiment ablation: --jobs needs bin/kdet.js and the built CLI to start the runs with, and finds no bin/kdet.js above this module; run npm run build, or use --jobs 1');
 }
 
 /**

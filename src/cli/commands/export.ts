@@ -6,8 +6,8 @@ import { saveCheckpoint } from '../../nn/checkpoint.js';
 import { evaluateDetector } from '../../detection/evaluate.js';
 import { parseArgs, usage, UsageError, type FlagSpec } from '../args.js';
 import { BACKEND_NAMES, useBackend } from '../backend.js';
-import { writeAtomic } from '../files.js';
-import { loadDetector } from '../load-model.js';
+import { prepareOutDir, prepareOutFile, writeAtomic } from '../files.js';
+import { buildDetector, loadDetector, readDetectorFile } from '../load-model.js';
 import { openDataSet } from '../presets.js';
 
 const flags = {
@@ -15,18 +15,24 @@ const flags = {
   half: { type: 'boolean', default: false, help: 'write a kdet checkpoint with float16 weights to the file <out> (compact shipped models)' },
   checkpoint: { type: 'string', default: '', help: 'detector checkpoint' },
   out: { type: 'string', default: 'export', help: 'output folder' },
-  images: { type: 'int', default: 0, help: 'also write this many test images and kdet’s detections on them (for scripts/torchvision_check.py)' },
+  images: { type: 'int', default: 0, min: 0, max: 256, help: 'also write this many test images and kdet’s detections on them (for scripts/torchvision_check.py)' },
   backend: { type: 'string', default: 'wasm', choices: BACKEND_NAMES, help: 'compute backend' },
   help: { type: 'boolean', default: false, help: 'show this help' },
 } as const satisfies Record<string, FlagSpec>;
 
 export async function exportCommand(argv: string[]): Promise<void> {
-  const { flags: f } = parseArgs('export', argv, flags);
+  const { flags: f } = parseArgs('export', argv, flags, { positionals: 0 });
   if (f.help) return void console.log(usage('export', 'Export a detector for torchvision (continue training in PyTorch).', flags));
   if (f.torchvision === f.half) throw new UsageError('kdet export: pass exactly one of --torchvision or --half');
   if (!f.checkpoint) throw new UsageError('kdet export: --checkpoint is required');
+  if (f.half && f.images > 0) throw new UsageError('kdet export: --images goes with --torchvision (the check script reads them from its folder), not --half');
+  // Everything is checked before the backend or the model exists: checkpoint, then the output.
+  const file = await readDetectorFile(f.checkpoint);
+  if (f.half) await prepareOutFile('--out', f.out);
+  else await prepareOutDir('--out', f.out);
   await useBackend(f.backend);
-  const { model, meta } = await loadDetector(f.checkpoint);
+  const model = buildDetector(file);
+  const meta = file.meta;
   if (f.half) {
     const m = await evaluateDetector(model, await openDataSet(meta.data, 'test'));
     const bytes = await saveCheckpoint(model, { ...meta, metrics: { map50: m.map50, map50voc07: m.map50voc07, cocoAP: m.cocoAP, perClassAP: m.perClassAP, images: m.images }, precision: 'float16' }, undefined, { half: true });

@@ -1,0 +1,41 @@
+import type { FasterRCNNConfig } from '../detection/config.js';
+import { readCheckpointMetadata } from '../nn/checkpoint.js';
+import { UsageError } from './args.js';
+import { readBytes } from './files.js';
+
+export interface ResumeExpectation {
+  preset: string;
+  model: FasterRCNNConfig;
+  optimizer: string;
+  steps: number;
+  /** The adaptation layer of a distillation run (its weights are part of the state); absent for train. */
+  adapter?: string | null;
+}
+
+/**
+ * Read a --resume file and check, before anything is built, that it is the trainer state of a run
+ * like this one: a last.safetensors (not a best.safetensors), the same preset and optimiser, and a
+ * step below --steps (else nothing would train and the run would report "done").
+ */
+export async function readResumeFile(path: string, want: ResumeExpectation): Promise<Uint8Array> {
+  const bytes = await readBytes(path, '--resume');
+  let meta: Record<string, unknown>;
+  try {
+    meta = readCheckpointMetadata(bytes, path);
+  } catch (e) {
+    throw new UsageError(`--resume '${path}' is not a kdet checkpoint (${(e as Error).message.replace(/^kdet\.\w+: /, '').replace(`${path}: `, '')})`);
+  }
+  const trainer = meta.trainer as { step?: unknown; config?: { optimizer?: string } } | undefined;
+  if (!trainer || typeof trainer.step !== 'number') throw new UsageError(`--resume '${path}' holds no trainer state; resume from the last.safetensors of a run, not its best.safetensors`);
+  if (meta.preset !== want.preset || JSON.stringify(meta.model) !== JSON.stringify(want.model)) {
+    throw new UsageError(`--resume '${path}' is a run of preset ${JSON.stringify(meta.preset)}${meta.preset === want.preset ? ' with another model configuration' : ''}, not '${want.preset}'`);
+  }
+  if (want.adapter !== undefined) {
+    const adapter = (meta.distill as { adapter?: string } | null | undefined)?.adapter ?? null;
+    if (adapter !== want.adapter) throw new UsageError(`--resume '${path}' was ${adapter === null ? 'trained without a teacher (kdet train, or a student alone)' : `distilled with --adapter ${adapter}`}, not ${want.adapter === null ? 'trained alone' : `distilled with --adapter ${want.adapter}`}; its weights do not fit this run`);
+  }
+  const optimizer = trainer.config?.optimizer;
+  if (optimizer && optimizer !== want.optimizer) throw new UsageError(`--resume '${path}' was trained with --optimizer ${optimizer}, not ${want.optimizer}`);
+  if (trainer.step >= want.steps) throw new UsageError(`--resume '${path}' is at step ${trainer.step}, not below --steps ${want.steps}: nothing is left to train (raise --steps)`);
+  return bytes;
+}
