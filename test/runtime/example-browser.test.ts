@@ -227,6 +227,26 @@ describeWithChromium('browser example (examples/browser/index.html)', () => {
     await page.close();
   }, 90_000);
 
+  it("the README's minimal page (examples/browser/minimal.html) detects the sample's two items and draws them", async () => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    const logged = page.waitForEvent('console', { predicate: (m) => /detections$/.test(m.text()), timeout: 60_000 });
+    await page.goto(url.replace(/examples\/browser\/$/, 'examples/browser/minimal.html'));
+    expect((await logged).text()).toBe('2 detections');
+    // Boxes were stroked onto the sample: the canvas holds lime edge pixels, a colour the scene lacks.
+    const lime = await page.evaluate(() => {
+      const c = document.getElementById('view') as HTMLCanvasElement;
+      const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+      let k = 0;
+      for (let i = 0; i < d.length; i += 4) if (d[i]! < 90 && d[i + 1]! > 200 && d[i + 2]! < 90) k++;
+      return k;
+    });
+    expect(lime).toBeGreaterThan(100);
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 90_000);
+
   it('?backend=webgpu without a WebGPU adapter falls back to wasm and says so', async () => {
     const plain = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
     try {

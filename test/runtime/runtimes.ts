@@ -2,6 +2,7 @@
 import { existsSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { vulkanIcd } from '../helpers/vulkan.js';
 
 export const run = promisify(execFile);
 
@@ -31,7 +32,7 @@ export function maxLossDiff(a: StepLoss[], b: StepLoss[]): number {
 
 export const swiftshaderEnv = (): NodeJS.ProcessEnv => ({
   ...process.env,
-  VK_ICD_FILENAMES: process.env.VK_ICD_FILENAMES ?? '/usr/lib/chromium/vk_swiftshader_icd.json',
+  VK_ICD_FILENAMES: vulkanIcd(), // VK_ICD_FILENAMES, else SwiftShader's (see ../helpers/vulkan.ts)
   XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp',
 });
 

@@ -11,8 +11,10 @@ import { join } from 'node:path';
 import { expect } from 'vitest';
 import type { DataArray, DType } from '../../src/engine/dtype.js';
 import type { GpuBuffer, WebGPUBackend } from '../../src/backends/webgpu/index.js';
+import { noteSkip } from '../helpers/skip.js';
+import { SWIFTSHADER_ICD as SWIFTSHADER, requireWebGPU, vulkanMissing } from '../helpers/vulkan.js';
 
-const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
+export { requireWebGPU };
 
 function hasGpuDeviceNode(): boolean {
   try {
@@ -33,8 +35,6 @@ if (!process.env.XDG_RUNTIME_DIR) {
   process.env.XDG_RUNTIME_DIR = dir;
 }
 
-export const requireWebGPU = process.env.KDET_REQUIRE_WEBGPU === '1';
-
 export interface Opened {
   backend: WebGPUBackend | null;
   reason: string;
@@ -46,9 +46,14 @@ export async function openBackend(opts: { flushEvery?: number; cpuEmulated?: boo
   try {
     return { backend: (await createWebGPUBackend(opts)) as WebGPUBackend, reason: '' };
   } catch (e) {
-    if (requireWebGPU) throw new Error(`KDET_REQUIRE_WEBGPU=1 but WebGPU is unavailable: ${(e as Error).message}`);
-    const reason = `WebGPU unavailable, skipping: ${(e as Error).message}`;
-    console.warn(reason);
+    // Dawn's own error, plus what a software run lacks here and how to install it (one line).
+    const missing = hasGpuDeviceNode() ? null : vulkanMissing();
+    // With something missing, Dawn's first sentence is enough: the rest is the same hint.
+    const msg = (e as Error).message.split('\n')[0]!;
+    const why = missing ? `${msg.split('. ')[0]} (${missing})` : msg;
+    if (requireWebGPU) throw new Error(`KDET_REQUIRE_WEBGPU=1 but WebGPU is unavailable: ${why}`);
+    const reason = `WebGPU unavailable: ${why}; set KDET_REQUIRE_WEBGPU=1 to make this fail`;
+    noteSkip('WebGPU kernels', reason);
     return { backend: null, reason };
   }
 }
