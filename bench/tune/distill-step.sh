@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Usage: bench/tune/distill-step.sh > results/distill-step/pairs.txt (on an idle machine).
-# The distillation step against the plain student step behind README.md: the paper's full
+# The distillation step against the plain student step behind docs/performance.md: the paper's full
 # objective with the teacher computed every step (a first pass over the images), and with its
 # backbone features served from a teacher cache (what the ablation's runs after the first see).
 # Median of steps 6-16 of 16-step runs, at the given thread count, in three alternating rounds.

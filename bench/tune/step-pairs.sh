@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Usage: bench/tune/step-pairs.sh > results/thread-scaling/step-pairs.txt (on an idle machine).
-# The student step's thread scaling behind README.md: per-op time of the student's step at 1 and 2
+# The student step's thread scaling behind docs/performance.md: per-op time of the student's step at 1 and 2
 # threads, and the student step 1T vs 2T in alternating pairs (median of steps > 5).
 cd "$(dirname "$0")/../.."
 for t in 1 2; do
