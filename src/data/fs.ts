@@ -49,3 +49,8 @@ export function joinPath(...parts: string[]): string {
     .map((p, i) => (i === 0 ? p.replace(/\/+$/, '') : p.replace(/^\/+|\/+$/g, '')))
     .join('/');
 }
+
+/** Creates a folder and its parents (no error when it exists). */
+export async function makeDir(path: string): Promise<void> {
+  await (await nodeFs()).mkdir(path, { recursive: true });
+}

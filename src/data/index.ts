@@ -1,4 +1,5 @@
 export * from './types.js';
+export * from './errors.js';
 export * from './rng.js';
 export * from './idx.js';
 export * from './fashion.js';
@@ -7,8 +8,11 @@ export * from './shapes.js';
 export * from './image.js';
 export * from './transforms.js';
 export * from './loader.js';
+export * from './boxes.js';
+export { fileAccess, type FileAccessOptions } from './access.js';
 export * from './voc.js';
 export * from './coco.js';
+export * from './export.js';
 export * from './draw.js';
 export * from './show.js';
-export { readFileBytes, writeFileBytes, fileExists } from './fs.js';
+export { readFileBytes, writeFileBytes, fileExists, makeDir } from './fs.js';

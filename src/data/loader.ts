@@ -1,7 +1,9 @@
 /**
  * Streaming batch loader: an async iterator over DetectionBatch that holds at
  * most the current batch and (for I/O-bound data sets) the next one being
- * prefetched; only an index permutation covers the whole data set.
+ * prefetched; only an index permutation covers the whole data set. Decoded
+ * samples of file-backed data sets are kept in an LRU cache bounded in bytes
+ * (`cacheBytes`), so memory stays flat however many images a folder holds.
  *
  * Shuffling and augmentation are seeded per (seed, epoch, sample index), so a
  * sample's augmentation does not depend on batch size, prefetching or order.
@@ -32,16 +34,92 @@ export interface LoaderOptions {
   pad?: 'max' | [number, number];
   /** Round padded height and width up to a multiple of this (e.g. 32). */
   sizeDivisor?: number;
-  /** Batches prepared ahead while the consumer works (default 1). */
+  /**
+   * Batches prepared ahead while the consumer works (default 1): with an
+   * AsyncDataset, batch k+1's files are read while batch k trains.
+   */
   prefetch?: number;
+  /**
+   * Bytes of decoded (and resized) samples kept in an LRU cache across
+   * epochs, for data sets whose get() is asynchronous (files: VOC, COCO).
+   * Default 256 MiB; 0 turns it off. Synchronous data sets (generated scenes)
+   * are never cached. Memory stays bounded whatever the data set's size.
+   */
+  cacheBytes?: number;
+}
+
+export const DEFAULT_CACHE_BYTES = 256 * 1024 * 1024;
+
+/** Least-recently-used map bounded by the total size of its values. */
+export class ByteLru<K, V> {
+  private readonly map = new Map<K, { value: V; bytes: number }>();
+  private total = 0;
+  hits = 0;
+  misses = 0;
+
+  constructor(readonly maxBytes: number) {}
+
+  get bytes(): number {
+    return this.total;
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  get(key: K): V | undefined {
+    const e = this.map.get(key);
+    if (!e) {
+      this.misses++;
+      return undefined;
+    }
+    this.hits++;
+    this.map.delete(key);
+    this.map.set(key, e);
+    return e.value;
+  }
+
+  set(key: K, value: V, bytes: number): void {
+    const old = this.map.get(key);
+    if (old) {
+      this.total -= old.bytes;
+      this.map.delete(key);
+    }
+    if (bytes > this.maxBytes) return;
+    this.map.set(key, { value, bytes });
+    this.total += bytes;
+    for (const [k, e] of this.map) {
+      if (this.total <= this.maxBytes) break;
+      this.map.delete(k);
+      this.total -= e.bytes;
+    }
+  }
+
+  clear(): void {
+    this.map.clear();
+    this.total = 0;
+  }
+}
+
+/** Approximate memory of a sample: its typed arrays plus a small fixed overhead. */
+export function sampleBytes(s: DetectionSample): number {
+  return s.image.byteLength + s.boxes.byteLength + s.labels.byteLength + (s.difficult?.byteLength ?? 0) + (s.iscrowd?.byteLength ?? 0) + 256;
 }
 
 export class BatchLoader {
+  /** Decoded samples of an asynchronous data set, before augmentation (see LoaderOptions.cacheBytes). */
+  readonly cache: ByteLru<number, DetectionSample>;
+  /** Whether the data set's get() returns promises; known after the first sample. */
+  private asyncData: boolean | undefined;
+
   constructor(
     readonly dataset: AnyDataset,
     readonly options: LoaderOptions,
   ) {
     if (!(options.batchSize >= 1)) throw new Error('BatchLoader: batchSize must be >= 1');
+    const cacheBytes = options.cacheBytes ?? DEFAULT_CACHE_BYTES;
+    if (!(cacheBytes >= 0)) throw new Error('BatchLoader: cacheBytes must be >= 0');
+    this.cache = new ByteLru(cacheBytes);
   }
 
   get batchesPerEpoch(): number {
@@ -87,8 +165,16 @@ export class BatchLoader {
   /** Sample i of the data set after resize and augmentation for `epoch`. */
   async sample(i: number, epoch: number): Promise<DetectionSample> {
     const o = this.options;
-    let s = await this.dataset.get(i);
-    if (o.resize) s = applyResize(s, o.resize);
+    const caching = this.cache.maxBytes > 0 && this.asyncData !== false;
+    let s = caching ? this.cache.get(i) : undefined;
+    if (!s) {
+      const got = this.dataset.get(i);
+      const isAsync = (this.asyncData = got instanceof Promise);
+      s = await got;
+      if (o.resize) s = applyResize(s, o.resize);
+      // Transforms return new samples, so a cached one is never modified.
+      if (isAsync && this.cache.maxBytes > 0) this.cache.set(i, s, sampleBytes(s));
+    }
     const rng = new Rng(hashSeed(o.seed ?? 0, 0xa09, epoch, i));
     if (o.scaleJitter) s = scaleJitter(s, rng, o.scaleJitter[0], o.scaleJitter[1]);
     if (o.hflip && rng.next() < o.hflip) s = hflip(s);

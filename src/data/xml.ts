@@ -1,10 +1,15 @@
 /**
  * A small strict XML parser, enough for PASCAL VOC annotations: elements,
- * attributes, text, comments, CDATA, processing instructions, a DOCTYPE
- * without an internal subset, and the predefined and numeric entities.
- * Any malformation throws an error naming the file and line, which a lenient
- * off-the-shelf parser would not do; that is why this is not a dependency.
+ * attributes, text, comments, CDATA, processing instructions, and the
+ * predefined and numeric entities. Any malformation throws a DataError naming
+ * the file and line:column, which a lenient off-the-shelf parser would not
+ * do; that is why this is not a dependency.
+ *
+ * DOCTYPE and ENTITY declarations are refused outright: annotations never
+ * need them, and entity expansion is how XML bombs and external-entity reads
+ * work, so nothing declared in a file is ever expanded.
  */
+import { DataError } from './errors.js';
 
 export interface XmlElement {
   name: string;
@@ -12,24 +17,34 @@ export interface XmlElement {
   children: XmlElement[];
   /** Concatenated text content directly inside this element, entities decoded. */
   text: string;
+  /** 1-based line and column of the element's '<'. */
   line: number;
+  column: number;
 }
+
+export const DOCTYPE_REFUSED = 'DOCTYPE/entity declarations are not allowed (no entity expansion)';
 
 const NAME = /[A-Za-z_:][-A-Za-z0-9_:.]*/y;
 const ENTITIES: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };
 
 export function parseXml(src: string, file = 'XML'): XmlElement {
   let pos = 0;
-  // Line numbers are counted incrementally: positions asked for only grow.
+  // Line numbers are counted incrementally: positions asked for mostly grow.
   let linePos = 0;
   let line = 1;
+  let lineStart = 0;
   const lineAt = (p: number): number => {
-    if (p < linePos) (linePos = 0), (line = 1);
-    for (; linePos < p; linePos++) if (src.charCodeAt(linePos) === 10) line++;
+    if (p < linePos) (linePos = 0), (line = 1), (lineStart = 0);
+    for (; linePos < p; linePos++) if (src.charCodeAt(linePos) === 10) line++, (lineStart = linePos + 1);
     return line;
   };
+  const columnAt = (p: number): number => (lineAt(p), p - lineStart + 1);
+  const where = (p: number): string => `${lineAt(p)}:${columnAt(p)}`;
   const fail = (msg: string, p = pos): never => {
-    throw new Error(`${file}:${lineAt(p)}: malformed XML: ${msg}`);
+    throw new DataError(file, where(p), `malformed XML: ${msg}`);
+  };
+  const refuseDeclarations = (): void => {
+    if (/^<!(DOCTYPE|ENTITY)/i.test(src.slice(pos, pos + 9))) throw new DataError(file, where(pos), DOCTYPE_REFUSED);
   };
   const decode = (s: string, at: number): string =>
     s.replace(/&([^;&\s]*);?/g, (m, ent: string) => {
@@ -53,9 +68,10 @@ export function parseXml(src: string, file = 'XML'): XmlElement {
     pos += m![0].length;
     return m![0];
   };
-  /** Skips comments, processing instructions and DOCTYPE; true when one was skipped. */
+  /** Skips comments and processing instructions; true when one was skipped. */
   const skipMisc = (): boolean => {
-    for (const [open, close] of [['<!--', '-->'], ['<?', '?>'], ['<!DOCTYPE', '>']] as const) {
+    refuseDeclarations();
+    for (const [open, close] of [['<!--', '-->'], ['<?', '?>']] as const) {
       if (src.startsWith(open, pos)) {
         const end = src.indexOf(close, pos + open.length);
         if (end < 0) fail(`unterminated '${open}'`);
@@ -69,7 +85,7 @@ export function parseXml(src: string, file = 'XML'): XmlElement {
   const element = (): XmlElement => {
     const start = pos;
     expect('<');
-    const el: XmlElement = { name: name(), attrs: {}, children: [], text: '', line: lineAt(start) };
+    const el: XmlElement = { name: name(), attrs: {}, children: [], text: '', line: lineAt(start), column: columnAt(start) };
     for (;;) {
       skipSpace();
       if (src.startsWith('/>', pos)) {
@@ -95,9 +111,10 @@ export function parseXml(src: string, file = 'XML'): XmlElement {
     for (;;) {
       if (pos >= src.length) fail(`element <${el.name}> opened on line ${el.line} is never closed`);
       if (src.startsWith('</', pos)) {
+        const at = pos;
         pos += 2;
         const close = name();
-        if (close !== el.name) fail(`</${close}> closes <${el.name}> opened on line ${el.line}`);
+        if (close !== el.name) fail(`</${close}> closes <${el.name}> opened on line ${el.line}`, at);
         skipSpace();
         expect('>');
         return el;
@@ -109,6 +126,8 @@ export function parseXml(src: string, file = 'XML'): XmlElement {
         pos = end + 3;
       } else if (skipMisc()) {
         // nothing to keep
+      } else if (src.startsWith('<!', pos)) {
+        fail("unexpected '<!' (only comments and CDATA may start so)");
       } else if (src[pos] === '<') {
         el.children.push(element());
       } else {

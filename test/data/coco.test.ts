@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { openCoco, parseCocoJson } from '../../src/data/coco.js';
+import { DataError } from '../../src/data/errors.js';
 import { decodeImage } from '../../src/data/image.js';
 
 const dir = new URL('../fixtures/data/coco/', import.meta.url).pathname;
@@ -59,7 +60,7 @@ describe('COCO loader', () => {
       edit(j);
       return () => parseCocoJson(JSON.stringify(j), 'ann.json');
     };
-    expect(() => parseCocoJson('{', 'ann.json')).toThrow(/ann\.json: invalid JSON/);
+    expect(() => parseCocoJson('{', 'ann.json')).toThrow(/^ann\.json: 1:2: malformed JSON: expected a double-quoted property name, found the end of the file$/);
     expect(bad((j) => (j.annotations[0]!.bbox = [0, 0, 1]))).toThrow(/ann\.json: annotations\[0\]\.bbox: expected \[x, y, width, height\]/);
     expect(bad((j) => (j.annotations[0]!.bbox = [0, 0, 'a', 1]))).toThrow(/annotations\[0\]\.bbox\[2\]: expected a number/);
     expect(bad((j) => (j.annotations[0]!.image_id = 9))).toThrow(/annotations\[0\]\.image_id: no image has id 9/);
@@ -68,6 +69,7 @@ describe('COCO loader', () => {
     expect(bad((j) => (j.annotations[0]!.bbox = [0, 0, -1, 1]))).toThrow(/annotations\[0\]\.bbox: width and height must not be negative/);
     expect(bad((j) => j.images.push({ id: 1, file_name: 'b.png', width: 1, height: 1 }))).toThrow(/images\[1\]\.id: duplicate id 1/);
     expect(bad((j) => ((j.images[0] as Record<string, unknown>).file_name = 3))).toThrow(/images\[0\]\.file_name: expected a non-empty string/);
-    expect(bad((j) => ((j as Record<string, unknown>).categories = {}))).toThrow(/ann\.json: categories: expected an array/);
+    expect(bad((j) => ((j as Record<string, unknown>).categories = {}))).toThrow(/ann\.json: categories: expected an array, got an object/);
+    expect(bad((j) => (j.annotations[0]!.image_id = 9))).toThrow(DataError);
   });
 });

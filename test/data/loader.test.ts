@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BatchLoader } from '../../src/data/loader.js';
+import { BatchLoader, ByteLru, DEFAULT_CACHE_BYTES, sampleBytes } from '../../src/data/loader.js';
 import { SyntheticShapes } from '../../src/data/shapes.js';
 import type { AsyncDataset, DetectionBatch, DetectionSample } from '../../src/data/types.js';
 
@@ -74,6 +74,58 @@ describe('BatchLoader', () => {
     await new Promise((r) => setTimeout(r, 20));
     expect(ds.reads).toBe(10);
     await it.return(undefined);
+  });
+
+  it('caches decoded samples of an async data set across epochs, bounded by bytes (LRU)', async () => {
+    const ds = tiny(10);
+    const one = sampleBytes(await ds.get(0));
+    ds.reads = 0;
+    // Room for all 10: the second epoch reads nothing.
+    const all = new BatchLoader(ds, { batchSize: 3, seed: 1 });
+    expect(all.cache.maxBytes).toBe(DEFAULT_CACHE_BYTES);
+    const e0 = await collect(all.epoch(0));
+    expect(ds.reads).toBe(10);
+    const e1 = await collect(all.epoch(1));
+    expect(ds.reads).toBe(10);
+    expect(all.cache.hits).toBe(10);
+    // Cached samples are not modified by augmentation: same batches as without a cache.
+    const fresh = await collect(new BatchLoader(tiny(10), { batchSize: 3, seed: 1, cacheBytes: 0 }).epoch(1));
+    expect(e1.map((b) => b.ids)).toEqual(fresh.map((b) => b.ids));
+    expect(e1.every((b, k) => b.images.every((v, j) => v === fresh[k]!.images[j]))).toBe(true);
+    expect(e0.length).toBe(4);
+
+    // Room for 4: never more than 4 samples' bytes held, whatever the data set's length.
+    const small = tiny(10);
+    const bounded = new BatchLoader(small, { batchSize: 2, shuffle: false, cacheBytes: 4 * one });
+    await collect(bounded.epoch(0));
+    expect([bounded.cache.size, bounded.cache.bytes]).toEqual([4, 4 * one]);
+    await collect(bounded.epoch(1)); // in order, the LRU holds the last 4: every read misses again
+    expect(small.reads).toBe(20);
+
+    const off = tiny(4);
+    const none = new BatchLoader(off, { batchSize: 2, cacheBytes: 0 });
+    await collect(none.epoch(0));
+    await collect(none.epoch(1));
+    expect([off.reads, none.cache.size]).toEqual([8, 0]);
+  });
+
+  it('does not cache synchronous (generated) data sets', async () => {
+    const loader = new BatchLoader(new SyntheticShapes({ length: 4 }), { batchSize: 2 });
+    await collect(loader.epoch(0));
+    expect(loader.cache.size).toBe(0);
+  });
+
+  it('ByteLru evicts least recently used entries first and skips values larger than its budget', () => {
+    const lru = new ByteLru<string, number>(10);
+    lru.set('a', 1, 4);
+    lru.set('b', 2, 4);
+    expect(lru.get('a')).toBe(1); // a is now the most recent
+    lru.set('c', 3, 4); // evicts b
+    expect([lru.get('b'), lru.get('a'), lru.get('c'), lru.bytes]).toEqual([undefined, 1, 3, 8]);
+    lru.set('big', 4, 11);
+    expect([lru.get('big'), lru.size]).toEqual([undefined, 2]);
+    lru.set('a', 5, 2);
+    expect([lru.get('a'), lru.bytes]).toEqual([5, 6]);
   });
 
   it('rejects an image larger than a fixed pad shape', async () => {

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { DataError } from '../../src/data/errors.js';
 import { openVoc, parseVocAnnotation, VOC_CLASSES } from '../../src/data/voc.js';
 
 const root = new URL('../fixtures/data/voc', import.meta.url).pathname;
@@ -55,7 +56,7 @@ describe('PASCAL VOC loader', () => {
     const ds = await openVoc({ root, split: 'trainval', classNames: 'infer' });
     expect(ds.classNames).toEqual(['cat', 'dog', 'person']);
     await expect(openVoc({ root, split: 'trainval', classNames: ['dog', 'person'] })).rejects.toThrow(
-      /000001\.xml: object\[0\]\.name: unknown class "cat"/,
+      /000001\.xml: annotation\/object\[1\]\/name: unknown class "cat"; the classes are: dog, person \(classNames: 'infer'/,
     );
     expect((await openVoc({ root, split: 'trainval' })).classNames).toEqual(VOC_CLASSES);
     expect(VOC_CLASSES).toHaveLength(20);
@@ -73,22 +74,25 @@ describe('PASCAL VOC loader', () => {
   });
 
   it.each([
-    ['unclosed.xml', /unclosed\.xml:\d+: malformed XML: <\/object> closes <bndbox>/],
-    ['bad-number.xml', /bad-number\.xml: object\[0\]\.bndbox\.xmax: expected a number, got "five"/],
-    ['no-bndbox.xml', /no-bndbox\.xml: object\[0\]\.bndbox: missing/],
-    ['bad-difficult.xml', /bad-difficult\.xml: object\[0\]\.difficult: expected 0 or 1, got 2/],
-    ['no-size.xml', /no-size\.xml: size\.width: missing/],
-    ['inverted.xml', /inverted\.xml: object\[0\]\.bndbox\.xmax: 5 is less than xmin 9/],
-  ])('rejects malformed %s naming file and field', (file, error) => {
+    ['unclosed.xml', /unclosed\.xml: 22:3: malformed XML: <\/object> closes <bndbox> opened on line 16$/],
+    ['bad-number.xml', /bad-number\.xml: annotation\/object\[1\]\/bndbox\/xmax: expected a number, got "five" \(line 19\)$/],
+    ['no-bndbox.xml', /no-bndbox\.xml: annotation\/object\[1\]\/bndbox: missing \(line 11\)$/],
+    ['bad-difficult.xml', /bad-difficult\.xml: annotation\/object\[1\]\/difficult: expected 0 or 1, got 2 \(line 15\)$/],
+    ['no-size.xml', /no-size\.xml: annotation\/size\/width: missing \(line 5\)$/],
+  ])('rejects malformed %s with a DataError naming file and field', (file, error) => {
     const path = `${root}/malformed/${file}`;
     expect(() => parseVocAnnotation(readFileSync(path, 'utf8'), path)).toThrow(error);
+    expect(() => parseVocAnnotation(readFileSync(path, 'utf8'), path)).toThrow(DataError);
   });
 
   it('reports a missing split file and a size mismatch', async () => {
-    await expect(openVoc({ root, split: 'nope' })).rejects.toThrow(/nope\.txt/);
+    await expect(openVoc({ root, split: 'nope' })).rejects.toThrow(
+      /ImageSets\/Main\/nope\.txt: no such split list \(the splits here are: test, trainval; leave the split out/,
+    );
     const xml = readFileSync(`${root}/Annotations/000001.xml`, 'utf8').replace('<width>64</width>', '<width>65</width>');
     const read = async (p: string) => (p.endsWith('.xml') ? new TextEncoder().encode(xml) : new Uint8Array(readFileSync(`${root}/JPEGImages/000001.jpg`)));
     const ds = await openVoc({ root: 'x', ids: ['000001'], classNames, read });
-    await expect(ds.get(0)).rejects.toThrow(/000001\.xml: size: 65x48 but x\/JPEGImages\/000001\.jpg is 64x48/);
+    await expect(ds.get(0)).rejects.toThrow(/^x\/Annotations\/000001\.xml: annotation\/size: 65x48 but x\/JPEGImages\/000001\.jpg is 64x48$/);
+    await expect(ds.get(0)).rejects.toThrow(DataError);
   });
 });
