@@ -1,7 +1,7 @@
 // Train a detector on your own PASCAL VOC folder through the package's public entry points, then
 // save it as a checkpoint that `kdet detect` and the browser example load. Run after `npm run build`:
 //   node examples/own-data.mjs <VOC_DIR> [steps] [out.safetensors]
-// <VOC_DIR> holds Annotations/*.xml, JPEGImages/*.jpg and ImageSets/Main/trainval.txt (what labelImg
+// <VOC_DIR> holds Annotations/*.xml and JPEGImages/ (ImageSets/Main/trainval.txt if present; what labelImg
 // and CVAT export). Images are resized to SIZE² squares (boxes scaled with them); the class list is
 // the sorted set of names in the annotations. A COCO JSON works the same way with openCoco().
 import { writeFile } from 'node:fs/promises';
@@ -18,7 +18,7 @@ if (!root) {
 }
 const SIZE = 128;
 setBackend(await createWasmBackend());
-const train = await openVoc({ root, split: 'trainval', classNames: 'infer', resize: { height: SIZE, width: SIZE } });
+const train = await openVoc({ root, classNames: 'infer', resize: { height: SIZE, width: SIZE } });
 console.log(`${train.length} images, classes: ${train.classNames.join(', ')}`);
 
 const config = defaultConfig(train.classNames.length, BACKBONE_PRESETS.student);

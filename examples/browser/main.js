@@ -4,6 +4,7 @@
 // detect.ts), with the browser decoding and resizing the image.
 
 const TEACHER_URL = '../../models/teacher.safetensors';
+const STUDENT_URL = '../../models/student.safetensors';
 const SAMPLE_URL = './sample.png';
 /** The canvas shows small images enlarged (whole-pixel zoom) and large ones shrunk to this side. */
 const DISPLAY_SIDE = 512;
@@ -342,6 +343,12 @@ function wire() {
   $('teacher').addEventListener('click', () =>
     task('Loading the shipped teacher', async () => {
       await loadModel(await fetchBytes(TEACHER_URL, 'the teacher'), 'teacher.safetensors');
+      await rerun();
+    }),
+  );
+  $('student').addEventListener('click', () =>
+    task('Loading the shipped student', async () => {
+      await loadModel(await fetchBytes(STUDENT_URL, 'the student'), 'student.safetensors');
       await rerun();
     }),
   );

@@ -222,6 +222,13 @@ describeWithChromium('browser example (examples/browser/index.html)', () => {
     expect(s.image).toEqual({ name: 'dropped.png', width: 128, height: 128 });
     expect(s.detections.map((d) => d.className).sort()).toEqual(['Ankle boot', 'Trouser']);
 
+    // The shipped student, one click away, finds the sample's two items too.
+    await page.locator('#student').click();
+    s = await settled(page, 6);
+    expect(s.error).toBe('');
+    expect(s.model).toMatchObject({ name: 'student.safetensors', size: 128 });
+    expect(s.detections.map((d) => d.className).sort()).toEqual(['Ankle boot', 'Trouser']);
+
     console.log(`example page: first detection on screen ${loadMs} ms after navigation (the sample's detection itself ${sampleMs.toFixed(0)} ms on ${s.backendNote})`);
     expect(errors).toEqual([]);
     await page.close();
