@@ -3,7 +3,6 @@ import { BatchLoader } from '../data/loader.js';
 import { evaluateVoc } from '../eval/voc.js';
 import { evaluateCoco } from '../eval/results.js';
 import type { ImageDetections } from '../eval/types.js';
-import { batchToTensors } from './batch.js';
 import type { FasterRCNN } from './faster-rcnn.js';
 
 export interface DetectorMetrics {
@@ -18,7 +17,10 @@ export interface DetectorMetrics {
   images: number;
 }
 
-/** Run the detector over a data set and score it with the VOC and COCO definitions. */
+/**
+ * Run the detector over a data set and score it with the VOC and COCO definitions, in each
+ * image's pixels as the data set gives it.
+ */
 export async function evaluateDetector(
   model: FasterRCNN,
   dataset: AnyDataset,
@@ -31,9 +33,9 @@ export async function evaluateDetector(
   const targets: DetectionTarget[] = [];
   const limit = opts.limit ?? dataset.length;
   for await (const batch of loader) {
-    const { images } = batchToTensors(batch);
-    const dets = await model.detect(images);
-    images.dispose();
+    // Through the model's transform, back in the loader's pixels (the targets' frame), each
+    // image clipped to its own size.
+    const dets = await model.detectBatch(batch);
     dets.forEach((d, i) => {
       detections.push({ id: batch.ids[i]!, ...d });
       const [h, w] = batch.sizes[i]!;

@@ -14,6 +14,8 @@ import type { Boxes } from './boxes.js';
 import type { FasterRCNNConfig } from './config.js';
 import { BoxHead, poolRois, roiTargets, type RoiTargets } from './roi-heads.js';
 import { proposals, RPNHead, rpnTargets, type RPNTargets } from './rpn.js';
+import { checkSizes, DetectionTransform, type ImageInput, type ImageSize, type TransformedBatch } from './transform.js';
+import type { DetectionBatch } from '../data/types.js';
 
 /** Smooth-L1 threshold of both heads' box losses (torchvision: 1/9). */
 export const BOX_LOSS_BETA = 1 / 9;
@@ -23,6 +25,22 @@ export interface TargetBatch {
   boxes: readonly Boxes[];
   /** Ground-truth classes per image, 1..C. */
   labels: readonly Int32Array[];
+  /**
+   * Each image's own [height, width] inside the padded batch (torchvision's image_sizes):
+   * proposals are clipped to it. Absent: every image fills the batch, as before per-image
+   * sizes existed.
+   */
+  imageSizes?: readonly ImageSize[];
+}
+
+/** A batch ready for the detector: the image tensor and targets, plus the transform's sizes. */
+export interface PreparedBatch {
+  /** [N, C, H, W] in [0, 1], padded (the model normalises). */
+  images: Tensor;
+  /** Ground truth in the transformed images' pixels, with each image's size. */
+  targets: TargetBatch & { imageSizes: readonly ImageSize[] };
+  /** Each image's [height, width] before the transform: detections are mapped back to these. */
+  originalSizes: readonly ImageSize[];
 }
 
 // A type alias (not an interface) so it is assignable to Record<string, Tensor>.
@@ -60,6 +78,8 @@ export class FasterRCNN extends Module {
   readonly anchorGenerator: AnchorGenerator;
   readonly rpnCoder = new BoxCoder([1, 1, 1, 1]);
   readonly roiCoder = new BoxCoder([10, 10, 5, 5]);
+  /** Images of any size into a batch and detections back (the identity without config.transform). */
+  readonly transform: DetectionTransform;
   private readonly mean: Tensor;
   private readonly std: Tensor;
 
@@ -68,6 +88,8 @@ export class FasterRCNN extends Module {
     rng: Rng,
   ) {
     super();
+    // Checked first, so that a refused transform leaks nothing.
+    this.transform = DetectionTransform.fromModelConfig(config);
     this.backbone = this.addModule('backbone', new Backbone(config.backbone, rng));
     this.anchorGenerator = new AnchorGenerator({ ...config.anchors, stride: this.backbone.stride });
     const rpn = this.addModule('rpn', new RPNContainer());
@@ -99,7 +121,9 @@ export class FasterRCNN extends Module {
    */
   async forwardTrain(images: Tensor, targets: TargetBatch, rng: Rng): Promise<TrainForward> {
     const n = images.shape[0]!;
-    const size = { height: images.shape[2]!, width: images.shape[3]! };
+    const padded: ImageSize = [images.shape[2]!, images.shape[3]!];
+    const size = targets.imageSizes ?? Array.from({ length: n }, () => padded);
+    checkSizes(size, n, padded, 'FasterRCNN.forwardTrain');
     const features = this.features(images);
     const anchors = this.anchorsFor(features);
     const rpnOut = this.rpnHead.forward(features);
@@ -118,10 +142,53 @@ export class FasterRCNN extends Module {
     };
   }
 
-  /** Boxes, scores and labels per image (torchvision's postprocess_detections). */
-  async detect(images: Tensor): Promise<Detections[]> {
+  /**
+   * Boxes, scores and labels per image (torchvision's postprocess_detections) of a batch as the
+   * network sees it: [N, C, H, W] in [0, 1], no transform, boxes in the batch's pixels. Boxes
+   * are clipped to each image's `imageSizes` when given (images padded into the batch), else to
+   * H × W.
+   */
+  async detect(images: Tensor, imageSizes?: readonly ImageSize[]): Promise<Detections[]> {
     const { detect } = await import('./postprocess.js');
-    return detect(this, images);
+    return detect(this, images, imageSizes);
+  }
+
+  /**
+   * Detect on images of any sizes and aspect ratios: through the model's transform (resize,
+   * padding into one batch), clipped to each image's own size, and back to each original image's
+   * pixels. Runs them as one batch; pass a few at a time for large sets.
+   */
+  async detectImages(images: readonly ImageInput[]): Promise<Detections[]> {
+    if (images.length === 0) return [];
+    const t = this.transform.batch(images);
+    return this.detectTransformed(t);
+  }
+
+  /**
+   * Detections of a loader's batch (images padded by the loader, each one's size in
+   * `batch.sizes`), through the transform, in the pixels of the batch's images as the loader gave
+   * them: the frame of `batch.boxes`.
+   */
+  async detectBatch(batch: DetectionBatch): Promise<Detections[]> {
+    return this.detectTransformed(this.transform.fromBatch(batch));
+  }
+
+  /**
+   * A loader's batch as forwardTrain wants it: through the transform (ground truth scaled with
+   * the images), with each image's size for clipping. The identity keeps the loader's buffer.
+   */
+  prepareBatch(batch: DetectionBatch): PreparedBatch {
+    return prepared(this.transform.fromBatch(batch), batch.labels);
+  }
+
+  private async detectTransformed(t: TransformedBatch): Promise<Detections[]> {
+    const images = tensor(t.images, t.shape);
+    try {
+      const dets = await this.detect(images, t.imageSizes);
+      return this.transform.postprocess(dets, t.imageSizes, t.originalSizes);
+    } finally {
+      images.dispose();
+    }
   }
 
   override dispose(): void {
@@ -129,6 +196,15 @@ export class FasterRCNN extends Module {
     this.mean.dispose();
     this.std.dispose();
   }
+}
+
+/** A transformed batch as tensors and targets. */
+export function prepared(t: TransformedBatch, labels: readonly Int32Array[]): PreparedBatch {
+  return {
+    images: tensor(t.images, t.shape),
+    targets: { boxes: t.boxes ?? [], labels, imageSizes: t.imageSizes },
+    originalSizes: t.originalSizes,
+  };
 }
 
 /** Holds the RPN head under the name `rpn.head`, as torchvision's RegionProposalNetwork. */

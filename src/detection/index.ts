@@ -14,3 +14,4 @@ export * from './trainer.js';
 export * from './evaluate.js';
 export * from './batch.js';
 export * from './torchvision.js';
+export * from './transform.js';

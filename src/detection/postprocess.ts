@@ -9,22 +9,29 @@ import { clipBoxes } from './boxes.js';
 import type { Detections, FasterRCNN } from './faster-rcnn.js';
 import { poolRois } from './roi-heads.js';
 import { proposals } from './rpn.js';
+import { checkSizes, type ImageSize } from './transform.js';
 
 /**
  * Inference: proposals with the test-time settings, the box head on them, then per image
  * torchvision's postprocess_detections: class-specific decoding, clipping, score threshold,
  * tiny-box removal, NMS per class and the top detections.
+ *
+ * Boxes are clipped to `imageSizes` (each image's own [height, width] inside the padded batch,
+ * torchvision's image_sizes) when given, else to the batch's height and width, as before
+ * per-image sizes existed.
  */
-export async function detect(model: FasterRCNN, images: Tensor): Promise<Detections[]> {
+export async function detect(model: FasterRCNN, images: Tensor, imageSizes?: readonly ImageSize[]): Promise<Detections[]> {
   return noGrad(() =>
     scope(async () => {
       const n = images.shape[0]!;
-      const size = { height: images.shape[2]!, width: images.shape[3]! };
+      const padded: ImageSize = [images.shape[2]!, images.shape[3]!];
+      const sizes = imageSizes ?? Array.from({ length: n }, () => padded);
+      checkSizes(sizes, n, padded, 'FasterRCNN.detect');
       const cfg = model.config;
       const features = model.features(images);
       const anchors = model.anchorsFor(features);
       const rpnOut = model.rpnHead.forward(features);
-      const props = await proposals(rpnOut.logits, rpnOut.deltas, anchors, n, size, cfg.rpn, model.rpnCoder, false);
+      const props = await proposals(rpnOut.logits, rpnOut.deltas, anchors, n, sizes, cfg.rpn, model.rpnCoder, false);
       const rois = new Float32Array(props.reduce((s, p) => s + (p.length / 4) * 5, 0));
       let k = 0;
       props.forEach((p, img) => {
@@ -37,7 +44,7 @@ export async function detect(model: FasterRCNN, images: Tensor): Promise<Detecti
       const [probs, deltas] = await Promise.all([softmax(head.logits, 1).data(), head.deltas.data()]);
       const out: Detections[] = [];
       let offset = 0;
-      for (const p of props) {
+      for (const [img, p] of props.entries()) {
         const count = p.length / 4;
         out.push(
           await postprocessImage(
@@ -45,7 +52,7 @@ export async function detect(model: FasterRCNN, images: Tensor): Promise<Detecti
             p,
             probs.subarray(offset * (cfg.numClasses + 1), (offset + count) * (cfg.numClasses + 1)) as Float32Array,
             deltas.subarray(offset * (cfg.numClasses + 1) * 4, (offset + count) * (cfg.numClasses + 1) * 4) as Float32Array,
-            size,
+            sizes[img]!,
             images.backend,
           ),
         );
@@ -61,12 +68,13 @@ async function postprocessImage(
   props: Float32Array,
   probs: Float32Array,
   deltas: Float32Array,
-  size: { height: number; width: number },
+  size: ImageSize,
   backend: Backend,
 ): Promise<Detections> {
   const cfg = model.config.roiHeads;
   const classes = model.config.numClasses + 1;
-  const boxes = clipBoxes(model.roiCoder.decode(props, deltas, classes), size.height, size.width);
+  const [height, width] = size;
+  const boxes = clipBoxes(model.roiCoder.decode(props, deltas, classes), height, width);
   const candBoxes: number[] = [];
   const candScores: number[] = [];
   const candLabels: number[] = [];
@@ -86,7 +94,7 @@ async function postprocessImage(
   if (m === 0) return { boxes: new Float32Array(0), scores: new Float32Array(0), labels: new Int32Array(0) };
   // Per-class NMS in one call: offset each class's boxes so that classes never overlap
   // (torchvision's batched_nms coordinate trick).
-  const span = Math.max(size.height, size.width) + 1;
+  const span = Math.max(height, width) + 1;
   const shifted = new Float32Array(m * 4);
   for (let i = 0; i < m; i++) for (let j = 0; j < 4; j++) shifted[i * 4 + j] = candBoxes[i * 4 + j]! + candLabels[i]! * span;
   const bt = tensor(shifted, [m, 4], { backend });

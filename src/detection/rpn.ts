@@ -11,6 +11,7 @@ import { BoxCoder } from './box-coder.js';
 import { boxCount, clipBoxes, iouMatrix, keepLarge, takeRows, topK, type Boxes } from './boxes.js';
 import { labelsFromMatches, match, type MatcherConfig } from './matcher.js';
 import { sampleBalanced, type SamplerConfig } from './sampler.js';
+import type { ImageSize } from './transform.js';
 
 /** Weights of torchvision's RPN head init: N(0, 0.01), bias 0. */
 const rpnInit = (shape: number[], rng: Rng): Tensor => normal(shape, 0.01, rng);
@@ -114,13 +115,17 @@ export function rpnTargets(anchors: Boxes, gtBoxes: readonly Boxes[], cfg: RPNCo
  * Region proposals per image (torchvision's filter_proposals for one feature level): top-k by
  * objectness, decode, clip, drop tiny boxes, NMS on the backend, keep the best post-NMS.
  * Reads the head's outputs back to the host (asynchronously, for GPU backends).
+ *
+ * `imageSize` is what proposals are clipped to: one size for every image (the padded batch's, as
+ * before per-image sizes existed), or each image's own [height, width] inside the padded batch
+ * (torchvision's image_sizes), so that no proposal of a smaller image reaches into its padding.
  */
 export async function proposals(
   logits: Tensor,
   deltas: Tensor,
   anchors: Boxes,
   imageCount: number,
-  imageSize: { height: number; width: number },
+  imageSize: { height: number; width: number } | readonly ImageSize[],
   cfg: RPNConfig,
   coder: BoxCoder,
   training: boolean,
@@ -130,7 +135,9 @@ export async function proposals(
   const preK = training ? cfg.preNmsTopN.train : cfg.preNmsTopN.test;
   const postK = training ? cfg.postNmsTopN.train : cfg.postNmsTopN.test;
   const out: Boxes[] = [];
+  const sizes = sizesPerImage(imageSize, imageCount, 'proposals');
   for (let img = 0; img < imageCount; img++) {
+    const [height, width] = sizes[img]!;
     const score = new Float32Array(m);
     for (let i = 0; i < m; i++) {
       const o = (img * m + i) * 2;
@@ -139,8 +146,8 @@ export async function proposals(
     const top = topK(score, preK);
     const boxes = clipBoxes(
       coder.decode(takeRows(anchors, 4, top), takeRows(d.subarray(img * m * 4, (img + 1) * m * 4) as Float32Array, 4, top)),
-      imageSize.height,
-      imageSize.width,
+      height,
+      width,
     );
     const keep = keepLarge(boxes, cfg.minSize).filter((i) => score[top[i]!]! >= cfg.scoreThreshold);
     const kb = takeRows(boxes, 4, keep);
@@ -155,4 +162,15 @@ export async function proposals(
     out.push(takeRows(kb, 4, idx));
   }
   return out;
+}
+
+/** One [height, width] per image from either form of `imageSize`. */
+export function sizesPerImage(imageSize: { height: number; width: number } | readonly ImageSize[], imageCount: number, what: string): readonly ImageSize[] {
+  if (!Array.isArray(imageSize)) {
+    const { height, width } = imageSize as { height: number; width: number };
+    return Array.from({ length: imageCount }, () => [height, width] as const);
+  }
+  const sizes = imageSize as readonly ImageSize[];
+  if (sizes.length !== imageCount) throw new Error(`kdet.${what}: ${imageCount} images but ${sizes.length} image sizes`);
+  return sizes;
 }

@@ -9,7 +9,8 @@ import type { Module } from '../nn/module.js';
 import { Adam, clipGradCoefficient, SGD, type Optimizer } from '../nn/optim.js';
 import type { Parameter } from '../nn/parameter.js';
 import { batchToTensors } from './batch.js';
-import type { TargetBatch } from './faster-rcnn.js';
+import { FasterRCNN, type TargetBatch } from './faster-rcnn.js';
+import type { DetectionTransform } from './transform.js';
 import { learningRate, type LrSchedule } from './schedule.js';
 
 export interface TrainerConfig {
@@ -67,6 +68,23 @@ export interface TrainerHooks {
   onCheckpoint?(bytes: Uint8Array, kind: 'best' | 'last', step: number): Promise<void>;
 }
 
+export interface TrainerOptions {
+  /**
+   * The input transform every batch goes through before the loss: images resized and padded,
+   * ground-truth boxes scaled, each image's size passed on for clipping. Default: the transform
+   * of the model being trained (a FasterRCNN's, or the `student`'s of a module that wraps one,
+   * as the distiller does); null: the loader's batches as they are.
+   */
+  transform?: DetectionTransform | null;
+}
+
+/** The transform of a detector, or of the detector a module trains as its `student`. */
+export function transformOf(model: Module): DetectionTransform | null {
+  if (model instanceof FasterRCNN) return model.transform;
+  const student = (model as { student?: unknown }).student;
+  return student instanceof FasterRCNN ? student.transform : null;
+}
+
 /**
  * The training loop shared by plain detection training and distillation: seeded data order,
  * warm-up + step-decay schedule, SGD/Adam with weight decay, gradient clipping, periodic
@@ -79,6 +97,8 @@ export class Trainer {
   readonly params: Parameter[];
   step = 0;
   best = -Infinity;
+  /** What the loader's batches go through before the loss (see TrainerOptions.transform). */
+  readonly transform: DetectionTransform | null;
 
   constructor(
     readonly model: Module,
@@ -87,7 +107,9 @@ export class Trainer {
     readonly loss: StepLoss,
     readonly loaderOptions: Partial<LoaderOptions> = {},
     readonly metadata: Record<string, unknown> = {},
+    options: TrainerOptions = {},
   ) {
+    this.transform = options.transform !== undefined ? options.transform : transformOf(model);
     this.params = model.trainableParameters();
     const lr = config.schedule.lr;
     this.optimizer =
@@ -147,7 +169,7 @@ export class Trainer {
       const t0 = performance.now();
       const next = await it.next();
       const batch = next.value as DetectionBatch;
-      const { images, targets } = batchToTensors(batch);
+      const { images, targets } = batchToTensors(batch, this.transform);
       const lr = learningRate(cfg.schedule, this.step);
       this.optimizer.lr = lr;
       const step = this.step;
