@@ -8,7 +8,7 @@
 import { parseArgs, usage, type FlagSpec } from '../src/cli/args.js';
 import { useBackend } from '../src/cli/backend.js';
 import { loadDetector } from '../src/cli/load-model.js';
-import { openDataSet } from '../src/cli/presets.js';
+import { openDataSet, type DataSpec } from '../src/cli/presets.js';
 import { drawText, renderSample, savePng, tile } from '../src/data/draw.js';
 import type { RgbImage } from '../src/data/image.js';
 import { tensor } from '../src/engine/ops/creation.js';
@@ -32,8 +32,9 @@ await useBackend('wasm');
 const teacher = await loadDetector(f.teacher, '--teacher');
 const student = await loadDetector(f.student, '--student');
 // The teacher's own held-out scenes: the student was evaluated on the same split.
-const scenes = await openDataSet(teacher.meta.data, 'test');
-const size = teacher.meta.data.size;
+const data = teacher.meta.data as DataSpec; // the built-in scenes
+const scenes = await openDataSet(data, 'test');
+const size = data.size;
 
 /** One row: a label, then each scene with this model's detections. */
 async function row(label: string, model: typeof teacher): Promise<RgbImage[]> {

@@ -23,7 +23,7 @@ import { defaultDistillConfig, type DistillConfig } from '../src/distillation/co
 import { Distiller } from '../src/distillation/distiller.js';
 import { useBackend } from '../src/cli/backend.js';
 import { loadDetector } from '../src/cli/load-model.js';
-import { modelConfig, openDataSet } from '../src/cli/presets.js';
+import { modelConfig, openDataSet, type DataSpec } from '../src/cli/presets.js';
 import type { Parameter } from '../src/nn/parameter.js';
 
 const argv = process.argv.slice(2);
@@ -38,7 +38,7 @@ const outPath = flag('out', 'results/term-scales.md');
 
 await useBackend('wasm');
 const { model: teacher, meta } = await loadDetector(teacherPath, '--teacher');
-const train = await openDataSet(meta.data, 'train');
+const train = await openDataSet(meta.data as DataSpec, 'train'); // the built-in scenes
 
 const OFF: Partial<DistillConfig> = { soft: false, regression: 'none', hint: false, lambda: 1 };
 /** Each row: a config, which logged terms to sum, and (optionally) a baseline to subtract. */

@@ -4,13 +4,17 @@ import { FasterRCNN } from '../detection/faster-rcnn.js';
 import { loadCheckpoint, readCheckpointMetadata } from '../nn/checkpoint.js';
 import { UsageError } from './args.js';
 import { readBytes } from './files.js';
+import { isValidOwnSpec, type OwnDataSpec } from './data-spec.js';
 import { DATA_SETS, type DataSpec } from './presets.js';
 
 export interface DetectorCheckpointMeta {
   kind: 'detector';
   preset: string;
   model: FasterRCNNConfig;
-  data: DataSpec;
+  /** The training data: a built-in data set, or a user's (path, split, class names, ids). */
+  data: DataSpec | OwnDataSpec;
+  /** A user's held-out data, when training had one (--val-data / --val-split). */
+  valData?: OwnDataSpec;
   classNames: string[];
   metrics?: { map50: number; cocoAP: number };
 }
@@ -47,17 +51,33 @@ export async function readDetectorFile(path: string, what = '--checkpoint'): Pro
   if (meta === null || typeof meta !== 'object' || meta.kind !== 'detector' || !meta.model) {
     throw new UsageError(`${what} '${path}' is not a detector checkpoint (kind ${JSON.stringify(meta?.kind)}); use a best.safetensors written by kdet train/distill`);
   }
-  const d = meta.data;
-  const ok = d && (DATA_SETS as readonly string[]).includes(d.name) && [d.size, d.trainLength, d.testLength, d.seed].every((v) => Number.isSafeInteger(v)) && Array.isArray(meta.classNames) && meta.classNames.length === meta.model.numClasses;
+  const d = meta.data as Partial<DataSpec> | undefined;
+  const builtin = !!d && (DATA_SETS as readonly string[]).includes(d.name as string) && [d.size, d.trainLength, d.testLength, d.seed].every((v) => Number.isSafeInteger(v));
+  const own = isValidOwnSpec(d) && (meta.valData === undefined || isValidOwnSpec(meta.valData));
+  const ok = (builtin || own) && Array.isArray(meta.classNames) && meta.classNames.length === meta.model.numClasses;
   if (!ok) throw new UsageError(`${what} '${path}' has incomplete metadata (data set, class names); use a best.safetensors written by kdet train/distill`);
   return { path, what, bytes, meta };
 }
 
-/** Build the detector a checked file describes and load its weights (validated against it). */
-export function buildDetector(file: DetectorFile): FasterRCNN {
+/** The built-in data set a checkpoint was trained on, or null when it was a user's. */
+export function builtinData(meta: DetectorCheckpointMeta): DataSpec | null {
+  return (DATA_SETS as readonly string[]).includes(meta.data.name) ? (meta.data as DataSpec) : null;
+}
+
+/**
+ * Build the detector a checked file describes and load its weights (validated against it).
+ * `anySize`: the model will see images of any size (a user's data). A checkpoint trained on the
+ * built-in square scenes has no input transform; it then gets one that scales an image's long
+ * side to the scenes' size (keeping its aspect ratio), so boxes come back in the image's pixels.
+ */
+export function buildDetector(file: DetectorFile, opts: { anySize?: boolean } = {}): FasterRCNN {
   let model: FasterRCNN;
+  const config = file.meta.model;
+  const builtin = builtinData(file.meta);
+  const stride = 2 ** (config.backbone.stages.length - 1);
+  const withTransform = opts.anySize && !config.transform && builtin ? { ...config, transform: { minSize: builtin.size, maxSize: builtin.size, sizeDivisible: stride } } : config;
   try {
-    model = new FasterRCNN(file.meta.model, new Rng(0));
+    model = new FasterRCNN(withTransform, new Rng(0));
   } catch (e) {
     throw new UsageError(`${file.what} '${file.path}' describes a model kdet cannot build: ${withoutPrefix((e as Error).message, file.path)}`);
   }

@@ -3,13 +3,14 @@ import { UsageError } from './args.js';
 import { didYouMean } from './suggest.js';
 
 const COMMANDS: Record<string, { summary: string; run: () => Promise<(argv: string[]) => Promise<void>> }> = {
-  train: { summary: 'train a Faster R-CNN on a built-in data set', run: async () => (await import('./commands/train.js')).train },
+  train: { summary: 'train a Faster R-CNN on the built-in scenes or your VOC / COCO data', run: async () => (await import('./commands/train.js')).train },
   distill: { summary: 'distil a student from a trained teacher', run: async () => (await import('./commands/distill.js')).distill },
   experiment: { summary: 'the paper’s ablation in miniature (experiment ablation)', run: async () => (await import('./commands/experiment.js')).experiment },
-  eval: { summary: 'VOC and COCO metrics of a checkpoint on its held-out split', run: async () => (await import('./commands/eval.js')).evalCommand },
-  detect: { summary: 'detect objects in a PNG/JPEG and draw them (detect <image> -o out.png)', run: async () => (await import('./commands/detect.js')).detectCommand },
+  eval: { summary: 'VOC and COCO metrics of a checkpoint on held-out data; COCO results out', run: async () => (await import('./commands/eval.js')).evalCommand },
+  detect: { summary: 'detect objects in PNG/JPEG files or folders and draw them (detect <image> -o out.png)', run: async () => (await import('./commands/detect.js')).detectCommand },
   export: { summary: 'export a detector for torchvision (continue in PyTorch)', run: async () => (await import('./commands/export.js')).exportCommand },
-  'show-data': { summary: 'draw scenes of a data set with their boxes into a PNG', run: async () => (await import('./commands/show-data.js')).showData },
+  'show-data': { summary: 'draw images of a data set with their boxes into a PNG', run: async () => (await import('./commands/show-data.js')).showData },
+  'export-data': { summary: 'write built-in scenes as a VOC folder or COCO JSON', run: async () => (await import('./commands/export-data.js')).exportData },
 };
 
 function help(): string {

@@ -4,6 +4,7 @@ import { SHAPE_CLASSES, SyntheticShapes } from '../data/shapes.js';
 import type { Dataset } from '../data/types.js';
 import { BACKBONE_PRESETS, type BackbonePreset } from '../detection/backbone.js';
 import { defaultConfig, type FasterRCNNConfig } from '../detection/config.js';
+import type { TransformConfig } from '../detection/transform.js';
 import { UsageError } from './args.js';
 
 export const DATA_SETS = ['fashion', 'shapes'] as const;
@@ -38,9 +39,10 @@ export function dataSetClassCount(name: DataSetName): number {
 
 export const MODEL_PRESETS = Object.keys(BACKBONE_PRESETS) as BackbonePreset[];
 
-export function modelConfig(preset: string, numClasses: number): FasterRCNNConfig {
+/** A preset's model; `transform` (a user's data of any size) adds the input transform. */
+export function modelConfig(preset: string, numClasses: number, transform?: Partial<TransformConfig>): FasterRCNNConfig {
   if (!(preset in BACKBONE_PRESETS)) throw new UsageError(`--preset must be one of ${MODEL_PRESETS.join(', ')}, got '${preset}'`);
-  const cfg = defaultConfig(numClasses, BACKBONE_PRESETS[preset as BackbonePreset]);
+  const cfg = defaultConfig(numClasses, BACKBONE_PRESETS[preset as BackbonePreset], transform ? { transform } : {});
   if (preset === 'tiny') {
     cfg.roiHeads.representationSize = 64;
     cfg.roiHeads.sampler.batchSizePerImage = 64;

@@ -1,6 +1,6 @@
 import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Dataset, DetectionTarget } from '../data/types.js';
+import type { AnyDataset, DetectionTarget } from '../data/types.js';
 import type { ImageDetections } from '../eval/types.js';
 import { evaluateDetector, type DetectorMetrics } from '../detection/evaluate.js';
 import type { FasterRCNN } from '../detection/faster-rcnn.js';
@@ -17,8 +17,8 @@ export interface TrainingRun {
   trained: Module;
   /** The detector that is evaluated and saved. */
   detector: FasterRCNN;
-  train: Dataset;
-  test: Dataset;
+  train: AnyDataset;
+  test: AnyDataset;
   trainer: TrainerConfig;
   loss: StepLoss;
   out: string;

@@ -36,7 +36,7 @@ describe('kdet CLI errors are one clear line', () => {
     [['train', '--backend', 'cuda'], /--backend must be one of wasm, webgpu, reference/],
     [['eval'], /--checkpoint is required/],
     [['eval', '--checkpoint', '/nonexistent/x.safetensors'], /cannot be read: ENOENT/],
-    [['frobnicate'], /^kdet: unknown command 'frobnicate' \(commands: train, distill, experiment, eval, detect, export, show-data; see kdet --help\)$/],
+    [['frobnicate'], /^kdet: unknown command 'frobnicate' \(commands: train, distill, experiment, eval, detect, export, show-data, export-data; see kdet --help\)$/],
     [['distil'], /^kdet: unknown command 'distil' — did you mean 'distill'\?$/],
     [['train', '--step', '5'], /^kdet train: unknown flag --step — did you mean --steps\? \(see kdet train --help\)$/],
   ])('kdet %j', async (argv, re) => {
@@ -94,7 +94,7 @@ describe('kdet end to end on a tiny model', () => {
     const det = await kdet('detect', png, '--checkpoint', ckpt, '-o', join(dir, 'det.png'), '--threshold', '0');
     expect(det.err).toBe('');
     expect(det.code).toBe(0);
-    expect(det.out).toMatch(/detections ≥ 0 \(of \d+\) drawn into/);
+    expect(det.out).toMatch(/: \d+ detections? ≥ 0 → /);
     expect(existsSync(join(dir, 'det.png'))).toBe(true);
     expect((await kdet('detect', join(dir, 'missing.png'), '--checkpoint', ckpt)).err).toMatch(/image '.*missing.png' cannot be read: ENOENT/);
 

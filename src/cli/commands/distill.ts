@@ -8,8 +8,10 @@ import { parseArgs, usage, UsageError, type FlagSpec } from '../args.js';
 import { BACKEND_NAMES, useBackend } from '../backend.js';
 import { prepareOutDir } from '../files.js';
 import { DirectoryFeatureStore } from '../teacher-cache-dir.js';
-import { buildDetector, readDetectorFile, type DetectorCheckpointMeta } from '../load-model.js';
-import { MODEL_PRESETS, modelConfig, openDataSet } from '../presets.js';
+import { buildDetector, builtinData, readDetectorFile, type DetectorCheckpointMeta } from '../load-model.js';
+import { describeData, isOwnData, openOwnData, parseDataArg, type DataArg, type OwnDataSpec } from '../data-spec.js';
+import type { AnyDataset } from '../../data/types.js';
+import { MODEL_PRESETS, modelConfig, openDataSet, type DataSpec } from '../presets.js';
 import { readResumeFile } from '../resume.js';
 import { runTraining, type TrainingResult } from '../run-training.js';
 import { checkStudentFits, distillConfigProblem, RANGE } from '../validate.js';
@@ -53,6 +55,11 @@ export const distillFlags = {
   out: { type: 'string', default: 'runs/distill', help: 'output folder' },
   resume: { type: 'string', default: '', help: 'resume from a last.safetensors' },
   'teacher-cache': { type: 'string', default: '', help: 'folder that keeps the teacher\'s features per image for later runs (results are the same with or without)' },
+  data: { type: 'string', default: '', help: "a user's data to distil on: voc:<DIR> or coco:<FILE.json> (default: the teacher's data); its classes must be the teacher's" },
+  split: { type: 'string', default: '', help: 'VOC: ImageSets/Main/<split>.txt to train on' },
+  'val-data': { type: 'string', default: '', help: 'held-out data (voc:<DIR> or coco:<FILE.json>; default: what the teacher recorded, or --val-split of --data)' },
+  'val-split': { type: 'string', default: '', help: 'VOC: the held-out split' },
+  images: { type: 'string', default: '', help: "COCO: the images' folder (default: the JSON's folder)" },
   help: { type: 'boolean', default: false, help: 'show this help' },
 } as const satisfies Record<string, FlagSpec>;
 
@@ -74,13 +81,24 @@ export interface DistillRun {
   quiet?: boolean;
   /** Folder of teacher features shared between runs (see DirectoryFeatureStore). */
   teacherCache?: string;
+  /** A user's data, opened by the caller; absent: the teacher's built-in scenes. */
+  data?: OwnRunData;
+}
+
+/** A user's training and held-out data for a distillation run, and what the checkpoint records. */
+export interface OwnRunData {
+  train: AnyDataset;
+  test: AnyDataset;
+  spec: OwnDataSpec;
+  valSpec?: OwnDataSpec;
 }
 
 /** Train one student, with or without the teacher, and return its evaluation. */
 export async function distillStudent(r: DistillRun): Promise<TrainingResult> {
-  const dataSpec = { ...r.teacherMeta.data, testLength: r.testLength };
-  const train = await openDataSet(dataSpec, 'train');
-  const test = await openDataSet(dataSpec, 'test');
+  const builtin = builtinData(r.teacherMeta);
+  const dataSpec = r.data ? r.data.spec : { ...builtin!, testLength: r.testLength };
+  const train = r.data ? r.data.train : await openDataSet(dataSpec as DataSpec, 'train');
+  const test = r.data ? r.data.test : await openDataSet(dataSpec as DataSpec, 'test');
   const studentConfig = studentModelConfig(r.studentPreset, r.teacherMeta);
   const student = new FasterRCNN(studentConfig, new Rng(r.seed));
   const store = r.teacherCache ? new DirectoryFeatureStore(r.teacherCache) : null;
@@ -97,8 +115,8 @@ export async function distillStudent(r: DistillRun): Promise<TrainingResult> {
       ? (images, targets, rng, step) => distiller.losses(images, targets, rng, step)
       : async (images, targets, rng) => (await student.forwardTrain(images, targets, rng)).losses,
     out: r.out,
-    metadata: { kind: 'detector', preset: r.studentPreset, model: studentConfig, data: dataSpec, classNames: r.teacherMeta.classNames, distill: r.distill, teacher: r.teacherPath },
-    evalImages: dataSpec.testLength,
+    metadata: { kind: 'detector', preset: r.studentPreset, model: studentConfig, data: dataSpec, ...(r.data?.valSpec ? { valData: r.data.valSpec } : {}), classNames: r.teacherMeta.classNames, distill: r.distill, teacher: r.teacherPath },
+    evalImages: r.data ? test.length : r.testLength,
     ...(r.resume ? { resume: r.resume } : {}),
     ...(r.quiet ? { quiet: true } : {}),
   });
@@ -113,9 +131,15 @@ const DISTILL_FLAG: Record<string, string> = {
 };
 const flagOf = (name: string) => DISTILL_FLAG[name] ?? name;
 
-/** The student's configuration: its preset, the teacher's classes and anchors. */
-export function studentModelConfig(preset: string, teacherMeta: DetectorCheckpointMeta): FasterRCNNConfig {
-  const c = modelConfig(preset, teacherMeta.classNames.length);
+/**
+ * The student's configuration: its preset, the teacher's classes, anchors and input transform.
+ * `anySize` (a user's data): a teacher trained on the built-in square scenes has no transform;
+ * the student then gets one that scales the long side to the scenes' size, as the teacher is given.
+ */
+export function studentModelConfig(preset: string, teacherMeta: DetectorCheckpointMeta, anySize = false): FasterRCNNConfig {
+  const builtin = builtinData(teacherMeta);
+  const transform = teacherMeta.model.transform ?? (anySize && builtin ? { minSize: builtin.size, maxSize: builtin.size } : undefined);
+  const c = modelConfig(preset, teacherMeta.classNames.length, transform);
   c.anchors = teacherMeta.model.anchors;
   return c;
 }
@@ -133,26 +157,72 @@ export async function distill(argv: string[]): Promise<void> {
   });
   const problem = distillConfigProblem(distillConfig, f.steps, flagOf);
   if (problem) throw new UsageError(`kdet distill: ${problem}`);
+  const dataArg = f.data ? parseDataArg('distill', '--data', f.data) : null;
+  const valArg = f['val-data'] ? parseDataArg('distill', '--val-data', f['val-data']) : null;
+  if (dataArg && !isOwnData(dataArg)) throw new UsageError(`kdet distill: --data takes voc:<DIR> or coco:<FILE.json>; without it the student learns on the teacher's own data`);
+  if (valArg && !isOwnData(valArg)) throw new UsageError(`kdet distill: --val-data takes voc:<DIR> or coco:<FILE.json>`);
   const teacherFile = await readDetectorFile(f.teacher, '--teacher');
   const meta = teacherFile.meta;
+  const builtin = builtinData(meta);
+  const ownRun = !!dataArg || !builtin;
+  if (!ownRun) {
+    for (const k of ['split', 'val-data', 'val-split', 'images'] as const) {
+      if (f[k] !== '') throw new UsageError(`kdet distill: --${k} applies to a user's data (--data voc:<DIR> or coco:<FILE.json>)`);
+    }
+  }
   checkStudentFits(f.student, meta.model, distillConfig, flagOf);
-  if (meta.data.trainLength < f.batch) throw new UsageError(`kdet distill: the teacher's data set has ${meta.data.trainLength} training scenes, less than one batch (--batch ${f.batch})`);
-  const studentConfig = studentModelConfig(f.student, meta);
+  if (builtin && !ownRun && builtin.trainLength < f.batch) throw new UsageError(`kdet distill: the teacher's data set has ${builtin.trainLength} training scenes, less than one batch (--batch ${f.batch})`);
+  // A user's data is opened (every annotation, every image found) and checked against the
+  // teacher's classes before any model exists.
+  let data: OwnRunData | undefined;
+  if (ownRun) data = await openOwnRunData(f, dataArg, valArg, meta);
+  const studentConfig = studentModelConfig(f.student, meta, ownRun);
   const resume = f.resume ? await readResumeFile(f.resume, { preset: f.student, model: studentConfig, optimizer: defaultTrainerConfig().optimizer, steps: f.steps, adapter: distillConfig.adapter }) : undefined;
   await prepareOutDir('--out', f.out);
   if (f['teacher-cache']) await prepareOutDir('--teacher-cache', f['teacher-cache']);
   await useBackend(f.backend);
 
-  const teacher = buildDetector(teacherFile);
-  const size = meta.data.size;
+  const teacher = buildDetector(teacherFile, { anySize: ownRun });
+  const size = builtin?.size ?? studentConfig.transform?.minSize ?? 128;
   const studentFlops = new FasterRCNN(studentConfig, new Rng(0));
   console.log(`kdet distill: ${meta.preset} teacher → ${f.student} student (${(studentFlops.backbone.flops(size, size) / 1e9).toFixed(3)} vs ${(teacher.backbone.flops(size, size) / 1e9).toFixed(3)} GFLOPs backbone), backend ${f.backend}`);
   studentFlops.dispose();
   console.log(`terms: ${JSON.stringify(distillConfig)}`);
   const result = await distillStudent({
     teacher, teacherMeta: meta, teacherPath: f.teacher, studentPreset: f.student, distill: distillConfig,
-    steps: f.steps, batch: f.batch, lr: f.lr, evalEvery: f['eval-every'], testLength: f['test-size'] > 0 ? f['test-size'] : meta.data.testLength,
-    seed: f.seed, out: f.out, ...(f['teacher-cache'] ? { teacherCache: f['teacher-cache'] } : {}), ...(resume ? { resume } : {}),
+    steps: f.steps, batch: f.batch, lr: f.lr, evalEvery: f['eval-every'], testLength: f['test-size'] > 0 ? f['test-size'] : (builtin?.testLength ?? 0),
+    seed: f.seed, out: f.out, ...(f['teacher-cache'] ? { teacherCache: f['teacher-cache'] } : {}), ...(resume ? { resume } : {}), ...(data ? { data } : {}),
   });
   console.log(`done in ${result.seconds.toFixed(0)} s (${result.stepSeconds.toFixed(3)} s/step); student best mAP@0.5 ${result.best?.map50.toFixed(4) ?? 'n/a'} (teacher ${meta.metrics?.map50?.toFixed(4) ?? 'n/a'})`);
+}
+
+/**
+ * The user's data of a distillation: --data (or the teacher's own recorded data), its held-out
+ * part (--val-data, --val-split, or what the teacher recorded), each checked to have exactly the
+ * teacher's classes: a student learns the teacher's label space or nothing.
+ */
+async function openOwnRunData(
+  f: { split: string; 'val-split': string; images: string; batch: number },
+  dataArg: DataArg | null,
+  valArg: DataArg | null,
+  meta: DetectorCheckpointMeta,
+): Promise<OwnRunData> {
+  const source = dataArg && isOwnData(dataArg) ? dataArg : (meta.data as OwnDataSpec);
+  const classes = { classNames: meta.classNames };
+  const opened = await openOwnData(source, { ...(f.split ? { split: f.split } : {}), ...(f.images ? { images: f.images } : {}), ...(source.name === 'voc' ? classes : {}) });
+  const agree = (spec: OwnDataSpec): void => {
+    if (spec.classNames.join('\n') !== meta.classNames.join('\n')) {
+      throw new UsageError(`kdet distill: ${describeData(spec)} has the classes ${spec.classNames.join(', ')}; the teacher knows ${meta.classNames.join(', ')} (in this order)`);
+    }
+  };
+  agree(opened.spec);
+  if (opened.dataset.length < f.batch) throw new UsageError(`kdet distill: ${describeData(opened.spec)} has ${opened.dataset.length} images, less than one batch (--batch ${f.batch})`);
+  const valSource = valArg && isOwnData(valArg) ? valArg : f['val-split'] && source.name === 'voc' ? source : !dataArg ? meta.valData : undefined;
+  if (!valSource) {
+    console.log(`kdet distill: no held-out data (--val-data or --val-split): the student is evaluated on its training images`);
+    return { train: opened.dataset, test: opened.dataset, spec: opened.spec };
+  }
+  const val = await openOwnData(valSource, { ...(f['val-split'] ? { split: f['val-split'] } : {}), ...(valSource.name === 'voc' ? classes : {}) });
+  agree(val.spec);
+  return { train: opened.dataset, test: val.dataset, spec: opened.spec, valSpec: val.spec };
 }

@@ -12,7 +12,8 @@ import { parseArgs, usage, UsageError, type FlagSpec } from '../args.js';
 import { BACKEND_NAMES, useBackend } from '../backend.js';
 import { prepareOutDir, writeAtomic } from '../files.js';
 import type { FasterRCNN } from '../../detection/faster-rcnn.js';
-import { buildDetector, readDetectorFile, type DetectorCheckpointMeta } from '../load-model.js';
+import { buildDetector, builtinData, readDetectorFile, type DetectorCheckpointMeta } from '../load-model.js';
+import { describeData } from '../data-spec.js';
 import { MODEL_PRESETS, openDataSet } from '../presets.js';
 import { didYouMean } from '../suggest.js';
 import { RANGE, studentMismatch } from '../validate.js';
@@ -77,7 +78,9 @@ export async function experiment(argv: string[]): Promise<void> {
   // Everything is checked before the backend or any model exists: the teacher's file, that the
   // student fits it in every variant to be trained, then the output folder.
   const teacherFile = await readDetectorFile(f.teacher, '--teacher');
-  const meta = teacherFile.meta;
+  const builtin = builtinData(teacherFile.meta);
+  if (!builtin) throw new UsageError(`kdet experiment ablation: runs on the built-in scenes; --teacher '${f.teacher}' was trained on ${describeData(teacherFile.meta.data)}`);
+  const meta = { ...teacherFile.meta, data: builtin };
   const teacherBytes = teacherFile.bytes;
   if (!f.aggregate) {
     for (const v of runVariant ? [runVariant] : ABLATION_VARIANTS.filter((x) => wanted.includes(x.name))) {

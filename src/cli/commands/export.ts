@@ -7,7 +7,9 @@ import { evaluateDetector } from '../../detection/evaluate.js';
 import { parseArgs, usage, UsageError, type FlagSpec } from '../args.js';
 import { BACKEND_NAMES, useBackend } from '../backend.js';
 import { prepareOutDir, prepareOutFile, writeAtomic } from '../files.js';
-import { buildDetector, loadDetector, readDetectorFile } from '../load-model.js';
+import { buildDetector, builtinData, loadDetector, readDetectorFile } from '../load-model.js';
+import { describeData } from '../data-spec.js';
+import { openCheckpointEvalData } from '../held-out.js';
 import { openDataSet } from '../presets.js';
 
 const flags = {
@@ -34,23 +36,26 @@ export async function exportCommand(argv: string[]): Promise<void> {
   const model = buildDetector(file);
   const meta = file.meta;
   if (f.half) {
-    const m = await evaluateDetector(model, await openDataSet(meta.data, 'test'));
+    const evalData = await openCheckpointEvalData(meta);
+    const m = await evaluateDetector(model, evalData.dataset);
     const bytes = await saveCheckpoint(model, { ...meta, metrics: { map50: m.map50, map50voc07: m.map50voc07, cocoAP: m.cocoAP, perClassAP: m.perClassAP, images: m.images }, precision: 'float16' }, undefined, { half: true });
     await writeAtomic(f.out, bytes);
     const { model: back } = await loadDetector(f.out);
-    const m16 = await evaluateDetector(back, await openDataSet(meta.data, 'test'));
+    const m16 = await evaluateDetector(back, evalData.dataset);
     // Record what the shipped (float16) weights score, not the float32 ones.
     const metrics16 = { map50: m16.map50, map50voc07: m16.map50voc07, cocoAP: m16.cocoAP, perClassAP: m16.perClassAP, images: m16.images, float32map50: m.map50 };
     await writeAtomic(f.out, await saveCheckpoint(back, { ...meta, metrics: metrics16, precision: 'float16' }, undefined, { half: true }));
     back.dispose();
-    console.log(`wrote ${f.out} (${(bytes.length / 1e6).toFixed(2)} MB, float16): mAP@0.5 ${m.map50.toFixed(4)} in float32, ${m16.map50.toFixed(4)} in float16 on ${m.images} test scenes`);
+    console.log(`wrote ${f.out} (${(bytes.length / 1e6).toFixed(2)} MB, float16): mAP@0.5 ${m.map50.toFixed(4)} in float32, ${m16.map50.toFixed(4)} in float16 on ${m.images} images of ${evalData.what}`);
     return;
   }
   const weights = await exportTorchvision(model);
   await writeAtomic(join(f.out, 'model.safetensors'), encodeSafetensors(weights, { format: 'pt', kdet_config: JSON.stringify(meta.model) }));
   console.log(`wrote ${join(f.out, 'model.safetensors')} (${weights.size} tensors, torchvision names)`);
   if (f.images > 0) {
-    const test = await openDataSet({ ...meta.data, testLength: f.images }, 'test');
+    const builtin = builtinData(meta);
+    if (!builtin) throw new UsageError(`kdet export: --images draws the built-in test scenes; ${f.checkpoint} was trained on ${describeData(meta.data)}`);
+    const test = await openDataSet({ ...builtin, testLength: f.images }, 'test');
     const samples = Array.from({ length: f.images }, (_, i) => test.get(i));
     const { height, width } = samples[0]!;
     const pixels = new Float32Array(f.images * 3 * height * width);

@@ -4,14 +4,24 @@ import { defaultTrainerConfig } from '../../detection/trainer.js';
 import { parseArgs, usage, UsageError, type FlagSpec } from '../args.js';
 import { BACKEND_NAMES, useBackend } from '../backend.js';
 import { prepareOutDir } from '../files.js';
-import { DATA_SETS, dataSetClassCount, MODEL_PRESETS, modelConfig, openDataSet, type DataSpec } from '../presets.js';
+import { DATA_HELP, describeData, isOwnData, openOwnData, parseClasses, parseDataArg, type OwnDataSpec } from '../data-spec.js';
+import { dataSetClassCount, MODEL_PRESETS, modelConfig, openDataSet, type DataSetName, type DataSpec } from '../presets.js';
+import type { AnyDataset } from '../../data/types.js';
 import { readResumeFile } from '../resume.js';
 import { runTraining } from '../run-training.js';
 import { RANGE } from '../validate.js';
 
 export const trainFlags = {
-  data: { type: 'string', default: 'fashion', choices: DATA_SETS, help: 'built-in data set' },
-  size: { type: 'int', default: 128, ...RANGE.size, help: 'image side in pixels' },
+  data: { type: 'string', default: 'fashion', help: DATA_HELP },
+  split: { type: 'string', default: '', help: 'VOC: ImageSets/Main/<split>.txt to train on (default: trainval if present, else every annotation)' },
+  'val-data': { type: 'string', default: '', help: 'held-out data to evaluate on (voc:<DIR> or coco:<FILE.json>; default with voc: the same folder\'s --val-split)' },
+  'val-split': { type: 'string', default: '', help: 'VOC: the held-out split (e.g. val or test)' },
+  images: { type: 'string', default: '', help: "COCO: the images' folder (default: the JSON's folder)" },
+  classes: { type: 'string', default: '', help: 'VOC: the class names, comma separated (others refused; default: the names found, sorted)' },
+  'min-size': { type: 'int', default: 128, min: 16, max: 2048, help: "own data: each image's short side is resized to this (torchvision's min_size)" },
+  'max-size': { type: 'int', default: 213, min: 16, max: 4096, help: 'own data: ...and its long side to at most this (max_size)' },
+  'invalid-boxes': { type: 'string', default: 'drop', choices: ['drop', 'error'], help: 'own data: a box with no area inside its image is dropped with a warning, or refused' },
+  size: { type: 'int', default: 128, ...RANGE.size, help: 'built-in scenes: image side in pixels' },
   'train-size': { type: 'int', default: 5000, ...RANGE.atLeastOne, help: 'training scenes (at least one batch)' },
   'test-size': { type: 'int', default: 500, ...RANGE.atLeastOne, help: 'held-out scenes for evaluation' },
   'data-seed': { type: 'int', default: 0, ...RANGE.seed, help: 'seed of the scene generator' },
@@ -33,34 +43,77 @@ export const trainFlags = {
 export async function train(argv: string[]): Promise<void> {
   const { flags } = parseArgs('train', argv, trainFlags, { positionals: 0 });
   if (flags.help) {
-    console.log(usage('train', 'Train a Faster R-CNN on a built-in data set.', trainFlags));
+    console.log(usage('train', 'Train a Faster R-CNN on the built-in scenes or on your own VOC / COCO data.', trainFlags));
     return;
   }
   // Everything is checked before the backend, the data or the model exist.
-  if (flags['train-size'] < flags.batch) throw new UsageError(`kdet train: --train-size ${flags['train-size']} is less than one batch (--batch ${flags.batch})`);
-  const dataSpec: DataSpec = { name: flags.data as DataSpec['name'], size: flags.size, trainLength: flags['train-size'], testLength: flags['test-size'], seed: flags['data-seed'] };
-  const numClasses = dataSetClassCount(dataSpec.name);
-  const config = modelConfig(flags.preset, numClasses);
+  const dataArg = parseDataArg('train', '--data', flags.data);
+  const valArg = flags['val-data'] ? parseDataArg('train', '--val-data', flags['val-data']) : null;
+  const own = isOwnData(dataArg);
+  if (!own) {
+    for (const k of ['split', 'val-data', 'val-split', 'images', 'classes'] as const) {
+      if (flags[k] !== '') throw new UsageError(`kdet train: --${k} applies to a user's data (--data voc:<DIR> or coco:<FILE.json>), not to --data ${flags.data}`);
+    }
+    if (flags['train-size'] < flags.batch) throw new UsageError(`kdet train: --train-size ${flags['train-size']} is less than one batch (--batch ${flags.batch})`);
+  }
+  if (valArg && !isOwnData(valArg)) throw new UsageError(`kdet train: --val-data takes voc:<DIR> or coco:<FILE.json>; the built-in scenes bring their own test split`);
+  if (flags['min-size'] > flags['max-size']) throw new UsageError(`kdet train: --min-size ${flags['min-size']} is above --max-size ${flags['max-size']}`);
+  const classes = parseClasses('train', flags.classes);
+  const builtinSpec: DataSpec | null = own ? null : { name: dataArg.name as DataSetName, size: flags.size, trainLength: flags['train-size'], testLength: flags['test-size'], seed: flags['data-seed'] };
   const trainer = defaultTrainerConfig({ steps: flags.steps, batchSize: flags.batch, optimizer: flags.optimizer as 'sgd' | 'adam', weightDecay: flags['weight-decay'], clipNorm: flags['clip-norm'], seed: flags.seed, evalEvery: flags['eval-every'] });
   trainer.schedule.lr = flags.lr;
+
+  // A user's data is opened (every annotation read, every image found) before any model exists.
+  let trainSet: AnyDataset;
+  let testSet: AnyDataset;
+  let dataSpec: DataSpec | OwnDataSpec;
+  let valSpec: OwnDataSpec | undefined;
+  let testWhat: string;
+  if (own) {
+    const boxes = { invalidBoxes: flags['invalid-boxes'] as 'drop' | 'error' };
+    const opened = await openOwnData(dataArg, { ...boxes, ...(flags.split ? { split: flags.split } : {}), ...(flags.images ? { images: flags.images } : {}), ...(classes ? { classNames: classes } : {}) });
+    trainSet = opened.dataset;
+    dataSpec = opened.spec;
+    if (trainSet.length < flags.batch) throw new UsageError(`kdet train: ${describeData(dataSpec)} has ${trainSet.length} images, less than one batch (--batch ${flags.batch})`);
+    const heldOutArg = valArg ?? (flags['val-split'] && dataArg.name === 'voc' ? dataArg : null);
+    if (heldOutArg && isOwnData(heldOutArg)) {
+      const val = await openOwnData(heldOutArg, { ...boxes, ...(flags['val-split'] ? { split: flags['val-split'] } : {}), classNames: dataSpec.classNames });
+      testSet = val.dataset;
+      valSpec = val.spec;
+      const a = dataSpec.classNames.join(','), b = valSpec.classNames.join(',');
+      if (a !== b) throw new UsageError(`kdet train: the held-out data's classes (${b}) differ from the training data's (${a})`);
+      testWhat = `${describeData(valSpec)}, ${testSet.length} images`;
+    } else {
+      testSet = trainSet;
+      testWhat = `the training images (no --val-data or --val-split: not a held-out score)`;
+    }
+  } else {
+    dataSpec = builtinSpec!;
+  }
+  const numClasses = own ? (dataSpec as OwnDataSpec).classNames.length : dataSetClassCount(dataSpec.name as DataSetName);
+  const config = modelConfig(flags.preset, numClasses, own ? { minSize: flags['min-size'], maxSize: flags['max-size'] } : undefined);
   const resume = flags.resume ? await readResumeFile(flags.resume, { preset: flags.preset, model: config, optimizer: trainer.optimizer, steps: flags.steps }) : undefined;
   await prepareOutDir('--out', flags.out);
   await useBackend(flags.backend);
 
-  const trainSet = await openDataSet(dataSpec, 'train');
-  const testSet = await openDataSet(dataSpec, 'test');
+  if (!own) {
+    trainSet = await openDataSet(builtinSpec!, 'train');
+    testSet = await openDataSet(builtinSpec!, 'test');
+    testWhat = `${builtinSpec!.testLength} held-out scenes`;
+  }
   const model = new FasterRCNN(config, new Rng(flags.seed));
-  console.log(`kdet train: ${flags.preset} (${(model.parameterCount() / 1e6).toFixed(2)} M parameters, ${(model.backbone.flops(flags.size, flags.size) / 1e9).toFixed(3)} GFLOPs backbone) on ${flags.data} ${flags.size}², backend ${flags.backend}`);
+  const input = own ? `${trainSet!.length} images (short side ${flags['min-size']}, long side ≤ ${flags['max-size']})` : `${flags.size}²`;
+  console.log(`kdet train: ${flags.preset} (${(model.parameterCount() / 1e6).toFixed(2)} M parameters, ${(model.backbone.flops(flags.size, flags.size) / 1e9).toFixed(3)} GFLOPs backbone at 128²) on ${describeData(dataSpec)} ${input}, classes ${numClasses}, backend ${flags.backend}; evaluated on ${testWhat!}`);
   const result = await runTraining({
     trained: model,
     detector: model,
-    train: trainSet,
-    test: testSet,
+    train: trainSet!,
+    test: testSet!,
     trainer,
     loss: async (images, targets, rng) => (await model.forwardTrain(images, targets, rng)).losses,
     out: flags.out,
-    metadata: { kind: 'detector', preset: flags.preset, model: config, data: dataSpec, classNames: trainSet.classNames },
-    evalImages: flags['test-size'],
+    metadata: { kind: 'detector', preset: flags.preset, model: config, data: dataSpec, ...(valSpec ? { valData: valSpec } : {}), classNames: [...trainSet!.classNames] },
+    evalImages: own ? testSet!.length : flags['test-size'],
     ...(resume ? { resume } : {}),
   });
   console.log(`done in ${result.seconds.toFixed(0)} s (${result.stepSeconds.toFixed(3)} s/step); best mAP@0.5 ${result.best?.map50.toFixed(4) ?? 'n/a'}; checkpoints in ${flags.out}`);
