@@ -11,6 +11,7 @@ import { main } from '../../src/cli/main.js';
 import { readCheckpointMetadata } from '../../src/nn/checkpoint.js';
 import { chwToRgb, encodePng, encodeJpeg } from '../../src/data/image.js';
 import { fashionScenes } from '../../src/data/fashion-scenes.js';
+import { backendsUnderTest } from '../helpers/backends.js';
 
 /** Run the CLI in-process, capturing what it prints. */
 async function kdet(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -157,6 +158,27 @@ describe('kdet with --data voc: / coco:', () => {
       }
     }
   }, 120_000);
+
+  // The same command on every other backend under test (reference, webgpu) answers as wasm does.
+  for (const backend of backendsUnderTest().map((b) => b.name).filter((n) => n !== 'wasm')) {
+    it(`detect on a folder of any-size images gives wasm's detections on ${backend}`, async () => {
+      const imgs = join(dir, 'photos');
+      const json = join(dir, `detections-${backend}.json`);
+      const r = await kdet('detect', imgs, '--checkpoint', 'models/teacher.safetensors', '--backend', backend, '--out', join(dir, `drawn-${backend}`), '--json', json);
+      if (r.code !== 0 && /unavailable|no WebGPU adapter/.test(r.err) && process.env.KDET_REQUIRE_BACKENDS !== '1') return; // reported by the backend suites
+      expect(r.code, r.err).toBe(0);
+      type Rec = { detections: { box: number[]; label: number; score: number }[] };
+      const mine = JSON.parse(readFileSync(json, 'utf8')) as Rec[];
+      const wasm = JSON.parse(readFileSync(join(dir, 'detections.json'), 'utf8')) as Rec[];
+      mine.forEach((rec, i) => {
+        expect(rec.detections.map((d) => d.label)).toEqual(wasm[i]!.detections.map((d) => d.label));
+        rec.detections.forEach((d, k) => {
+          expect(Math.abs(d.score - wasm[i]!.detections[k]!.score)).toBeLessThan(1e-3);
+          d.box.forEach((v, j) => expect(Math.abs(v - wasm[i]!.detections[k]!.box[j]!)).toBeLessThan(0.05));
+        });
+      });
+    }, 300_000);
+  }
 
   it('distill on a user’s data: the student learns the teacher’s classes, and data with other classes is refused', async () => {
     const teacher = join(dir, 'run-voc', 'best.safetensors');
