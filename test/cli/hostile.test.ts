@@ -16,22 +16,8 @@ import { SHAPE_CLASSES } from '../../src/data/shapes.js';
 import { encodePng } from '../../src/data/image.js';
 import { state } from '../../src/engine/state.js';
 import { encodeSafetensors } from '../../src/nn/safetensors.js';
+import { kdet } from './run-cli.js';
 
-async function kdet(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = vi.spyOn(console, 'log').mockImplementation((...a) => void out.push(a.join(' ')));
-  const error = vi.spyOn(console, 'error').mockImplementation((...a) => void err.push(a.join(' ')));
-  const write = vi.spyOn(process.stdout, 'write').mockImplementation((s) => (out.push(String(s)), true));
-  try {
-    const code = await main(argv);
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-    write.mockRestore();
-  }
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'kdet-hostile-'));
 const p = (name: string) => join(dir, name);

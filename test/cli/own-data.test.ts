@@ -7,29 +7,12 @@ import { mkdtempSync, readFileSync, readdirSync, writeFileSync, existsSync, mkdi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../../src/cli/main.js';
 import { readCheckpointMetadata } from '../../src/nn/checkpoint.js';
 import { chwToRgb, encodePng, encodeJpeg } from '../../src/data/image.js';
 import { fashionScenes } from '../../src/data/fashion-scenes.js';
 import { backendsUnderTest } from '../helpers/backends.js';
+import { kdet } from './run-cli.js';
 
-/** Run the CLI in-process, capturing what it prints. */
-async function kdet(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const spies = [
-    vi.spyOn(console, 'log').mockImplementation((...a) => void out.push(a.join(' '))),
-    vi.spyOn(console, 'warn').mockImplementation((...a) => void err.push(a.join(' '))),
-    vi.spyOn(console, 'error').mockImplementation((...a) => void err.push(a.join(' '))),
-    vi.spyOn(process.stdout, 'write').mockImplementation((s) => (out.push(String(s)), true)),
-  ];
-  try {
-    const code = await main(argv);
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    for (const s of spies) s.mockRestore();
-  }
-}
 
 const FASHION = 'T-shirt/top,Trouser,Pullover,Dress,Coat,Sandal,Shirt,Sneaker,Bag,Ankle boot';
 const TINY = ['--preset', 'tiny', '--batch', '2', '--eval-every', '0'];
