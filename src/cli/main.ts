@@ -4,6 +4,7 @@ import { didYouMean } from './suggest.js';
 
 const COMMANDS: Record<string, { summary: string; run: () => Promise<(argv: string[]) => Promise<void>> }> = {
   train: { summary: 'train a Faster R-CNN on the built-in scenes or your VOC / COCO data', run: async () => (await import('./commands/train.js')).train },
+  pretrain: { summary: 'pre-train a preset\'s backbone as a Fashion-MNIST classifier (--backbone-from of train/distill)', run: async () => (await import('./commands/pretrain.js')).pretrain },
   distill: { summary: 'distil a student from a trained teacher', run: async () => (await import('./commands/distill.js')).distill },
   experiment: { summary: 'the paper’s ablation in miniature (experiment ablation)', run: async () => (await import('./commands/experiment.js')).experiment },
   eval: { summary: 'VOC and COCO metrics of a checkpoint on held-out data; COCO results out', run: async () => (await import('./commands/eval.js')).evalCommand },

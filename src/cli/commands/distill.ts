@@ -15,6 +15,7 @@ import { MODEL_PRESETS, modelConfig, openDataSet, type DataSpec } from '../prese
 import { readResumeFile } from '../resume.js';
 import { runTraining, type TrainingResult } from '../run-training.js';
 import { checkStudentFits, distillConfigProblem, RANGE } from '../validate.js';
+import { applyBackboneFile, readBackboneFile, type BackboneFile } from './pretrain.js';
 
 const d = defaultDistillConfig();
 export const distillFlags = {
@@ -60,6 +61,8 @@ export const distillFlags = {
   'val-data': { type: 'string', default: '', help: 'held-out data (voc:<DIR> or coco:<FILE.json>; default: what the teacher recorded, or --val-split of --data)' },
   'val-split': { type: 'string', default: '', help: 'VOC: the held-out split' },
   images: { type: 'string', default: '', help: "COCO: the images' folder (default: the JSON's folder)" },
+  'backbone-from': { type: 'string', default: '', help: "start the student's backbone from a backbone.safetensors of kdet pretrain (same preset as --student)" },
+  'freeze-stages': { type: 'int', default: 0, ...RANGE.nonNegative, help: "with --backbone-from: keep the student's first k backbone stages fixed" },
   help: { type: 'boolean', default: false, help: 'show this help' },
 } as const satisfies Record<string, FlagSpec>;
 
@@ -83,6 +86,8 @@ export interface DistillRun {
   teacherCache?: string;
   /** A user's data, opened by the caller; absent: the teacher's built-in scenes. */
   data?: OwnRunData;
+  /** A pre-trained backbone for the student (kdet pretrain), checked against studentPreset. */
+  backbone?: BackboneFile;
 }
 
 /** A user's training and held-out data for a distillation run, and what the checkpoint records. */
@@ -101,6 +106,10 @@ export async function distillStudent(r: DistillRun): Promise<TrainingResult> {
   const test = r.data ? r.data.test : await openDataSet(dataSpec as DataSpec, 'test');
   const studentConfig = studentModelConfig(r.studentPreset, r.teacherMeta);
   const student = new FasterRCNN(studentConfig, new Rng(r.seed));
+  if (r.backbone) {
+    const line = applyBackboneFile(r.backbone, student.backbone);
+    if (!r.quiet) console.log(line);
+  }
   const store = r.teacherCache ? new DirectoryFeatureStore(r.teacherCache) : null;
   const distiller = r.distill ? new Distiller(student, r.teacher, r.distill, new Rng(r.seed + 1), store) : null;
   const trainer = defaultTrainerConfig({ steps: r.steps, batchSize: r.batch, seed: r.seed, evalEvery: r.evalEvery });
@@ -115,7 +124,7 @@ export async function distillStudent(r: DistillRun): Promise<TrainingResult> {
       ? (images, targets, rng, step) => distiller.losses(images, targets, rng, step)
       : async (images, targets, rng) => (await student.forwardTrain(images, targets, rng)).losses,
     out: r.out,
-    metadata: { kind: 'detector', preset: r.studentPreset, model: studentConfig, data: dataSpec, ...(r.data?.valSpec ? { valData: r.data.valSpec } : {}), classNames: r.teacherMeta.classNames, distill: r.distill, teacher: r.teacherPath },
+    metadata: { kind: 'detector', preset: r.studentPreset, model: studentConfig, data: dataSpec, ...(r.data?.valSpec ? { valData: r.data.valSpec } : {}), classNames: r.teacherMeta.classNames, distill: r.distill, teacher: r.teacherPath, ...(r.backbone ? { backboneFrom: r.backbone.path, freezeStages: r.backbone.freezeStages } : {}) },
     evalImages: r.data ? test.length : r.testLength,
     ...(r.resume ? { resume: r.resume } : {}),
     ...(r.quiet ? { quiet: true } : {}),
@@ -171,6 +180,7 @@ export async function distill(argv: string[]): Promise<void> {
     }
   }
   checkStudentFits(f.student, meta.model, distillConfig, flagOf);
+  const backboneFile = await readBackboneFile('distill', f['backbone-from'], f['freeze-stages'], f.student, '--student');
   if (builtin && !ownRun && builtin.trainLength < f.batch) throw new UsageError(`kdet distill: the teacher's data set has ${builtin.trainLength} training scenes, less than one batch (--batch ${f.batch})`);
   // A user's data is opened (every annotation, every image found) and checked against the
   // teacher's classes before any model exists.
@@ -191,7 +201,7 @@ export async function distill(argv: string[]): Promise<void> {
   const result = await distillStudent({
     teacher, teacherMeta: meta, teacherPath: f.teacher, studentPreset: f.student, distill: distillConfig,
     steps: f.steps, batch: f.batch, lr: f.lr, evalEvery: f['eval-every'], testLength: f['test-size'] > 0 ? f['test-size'] : (builtin?.testLength ?? 0),
-    seed: f.seed, out: f.out, ...(f['teacher-cache'] ? { teacherCache: f['teacher-cache'] } : {}), ...(resume ? { resume } : {}), ...(data ? { data } : {}),
+    seed: f.seed, out: f.out, ...(f['teacher-cache'] ? { teacherCache: f['teacher-cache'] } : {}), ...(resume ? { resume } : {}), ...(data ? { data } : {}), ...(backboneFile ? { backbone: backboneFile } : {}),
   });
   console.log(`done in ${result.seconds.toFixed(0)} s (${result.stepSeconds.toFixed(3)} s/step); student best mAP@0.5 ${result.best?.map50.toFixed(4) ?? 'n/a'} (teacher ${meta.metrics?.map50?.toFixed(4) ?? 'n/a'})`);
 }

@@ -10,6 +10,7 @@ import type { AnyDataset } from '../../data/types.js';
 import { readResumeFile } from '../resume.js';
 import { runTraining } from '../run-training.js';
 import { RANGE } from '../validate.js';
+import { applyBackboneFile, readBackboneFile } from './pretrain.js';
 
 export const trainFlags = {
   data: { type: 'string', default: 'fashion', help: DATA_HELP },
@@ -37,6 +38,8 @@ export const trainFlags = {
   seed: { type: 'int', default: 0, ...RANGE.seed, help: 'seed of initialisation, sampling and data order' },
   out: { type: 'string', default: 'runs/train', help: 'output folder' },
   resume: { type: 'string', default: '', help: 'resume from a last.safetensors' },
+  'backbone-from': { type: 'string', default: '', help: 'start the backbone from a backbone.safetensors of kdet pretrain (same preset)' },
+  'freeze-stages': { type: 'int', default: 0, ...RANGE.nonNegative, help: 'with --backbone-from: keep the first k backbone stages fixed' },
   help: { type: 'boolean', default: false, help: 'show this help' },
 } as const satisfies Record<string, FlagSpec>;
 
@@ -59,6 +62,7 @@ export async function train(argv: string[]): Promise<void> {
   if (valArg && !isOwnData(valArg)) throw new UsageError(`kdet train: --val-data takes voc:<DIR> or coco:<FILE.json>; the built-in scenes bring their own test split`);
   if (flags['min-size'] > flags['max-size']) throw new UsageError(`kdet train: --min-size ${flags['min-size']} is above --max-size ${flags['max-size']}`);
   const classes = parseClasses('train', flags.classes);
+  const backboneFile = await readBackboneFile('train', flags['backbone-from'], flags['freeze-stages'], flags.preset, '--preset');
   const builtinSpec: DataSpec | null = own ? null : { name: dataArg.name as DataSetName, size: flags.size, trainLength: flags['train-size'], testLength: flags['test-size'], seed: flags['data-seed'] };
   const trainer = defaultTrainerConfig({ steps: flags.steps, batchSize: flags.batch, optimizer: flags.optimizer as 'sgd' | 'adam', weightDecay: flags['weight-decay'], clipNorm: flags['clip-norm'], seed: flags.seed, evalEvery: flags['eval-every'] });
   trainer.schedule.lr = flags.lr;
@@ -102,8 +106,10 @@ export async function train(argv: string[]): Promise<void> {
     testWhat = `${builtinSpec!.testLength} held-out scenes`;
   }
   const model = new FasterRCNN(config, new Rng(flags.seed));
+  const backboneLine = backboneFile ? applyBackboneFile(backboneFile, model.backbone) : null;
   const input = own ? `${trainSet!.length} images (short side ${flags['min-size']}, long side ≤ ${flags['max-size']})` : `${flags.size}²`;
   console.log(`kdet train: ${flags.preset} (${(model.parameterCount() / 1e6).toFixed(2)} M parameters, ${(model.backbone.flops(flags.size, flags.size) / 1e9).toFixed(3)} GFLOPs backbone at 128²) on ${describeData(dataSpec)} ${input}, classes ${numClasses}, backend ${flags.backend}; evaluated on ${testWhat!}`);
+  if (backboneLine) console.log(backboneLine);
   const result = await runTraining({
     trained: model,
     detector: model,
@@ -112,7 +118,7 @@ export async function train(argv: string[]): Promise<void> {
     trainer,
     loss: async (images, targets, rng) => (await model.forwardTrain(images, targets, rng)).losses,
     out: flags.out,
-    metadata: { kind: 'detector', preset: flags.preset, model: config, data: dataSpec, ...(valSpec ? { valData: valSpec } : {}), classNames: [...trainSet!.classNames] },
+    metadata: { kind: 'detector', preset: flags.preset, model: config, data: dataSpec, ...(valSpec ? { valData: valSpec } : {}), classNames: [...trainSet!.classNames], ...(backboneFile ? { backboneFrom: backboneFile.path, freezeStages: backboneFile.freezeStages } : {}) },
     evalImages: own ? testSet!.length : flags['test-size'],
     ...(resume ? { resume } : {}),
   });

@@ -1,0 +1,149 @@
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { readCheckpointMetadata } from '../../src/nn/checkpoint.js';
+import { decodeSafetensors } from '../../src/nn/safetensors.js';
+import { kdet } from './run-cli.js';
+
+let dir: string;
+let backbone: string;
+let pretrainOut: string;
+
+afterEach(() => vi.restoreAllMocks());
+
+const tensorsOf = (path: string) => decodeSafetensors(new Uint8Array(readFileSync(path)), path).tensors;
+const bytesOf = (t: { data: ArrayBufferView }) => new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+const oneLine = (err: string) => expect(err).toMatch(/^kdet [\w-]+: [^\n]+$/);
+
+// Tiny and fast: 16 embedded train items (identical on every machine), big items on a 32² canvas.
+const PRETRAIN = ['pretrain', '--backbone', 'tiny', '--items', 'embedded', '--steps', '40', '--batch', '16', '--train-size', '16', '--test-size', '50', '--size', '32', '--min-scale', '24', '--max-scale', '32'];
+// A one-step detector run on two small scenes.
+const TRAIN = ['train', '--preset', 'tiny', '--steps', '1', '--batch', '2', '--train-size', '2', '--test-size', '2', '--size', '64', '--eval-every', '0', '--lr', '0.05'];
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'kdet-pretrain-'));
+  pretrainOut = join(dir, 'pre');
+  const r = await kdet(...PRETRAIN, '--out', pretrainOut);
+  expect(r.err).toBe('');
+  expect(r.code).toBe(0);
+  backbone = join(pretrainOut, 'backbone.safetensors');
+  vi.restoreAllMocks();
+}, 120_000);
+
+describe('kdet pretrain', () => {
+  it('writes a backbone-only checkpoint with top-1 in [0, 1] and a log of finite, falling losses', async () => {
+    expect(existsSync(backbone)).toBe(true);
+    const meta = readCheckpointMetadata(new Uint8Array(readFileSync(backbone))) as Record<string, any>;
+    expect(meta.kind).toBe('backbone');
+    expect(meta.preset).toBe('tiny');
+    expect(meta.steps).toBe(40);
+    expect(meta.top1).toBeGreaterThanOrEqual(0);
+    expect(meta.top1).toBeLessThanOrEqual(1);
+    expect(meta.data).toMatchObject({ name: 'fashion', source: 'embedded', trainItems: 16, testItems: 50 });
+    // Only the backbone, named as inside a detector: tiny has 3 convs, a weight and a bias each.
+    const names = [...tensorsOf(backbone).keys()].sort();
+    expect(names).toEqual(['backbone.0.bias', 'backbone.0.weight', 'backbone.3.bias', 'backbone.3.weight', 'backbone.6.bias', 'backbone.6.weight']);
+
+    const lines = readFileSync(join(pretrainOut, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const losses = lines.filter((l) => 'loss' in l).map((l) => l.loss as number);
+    expect(losses).toHaveLength(40);
+    expect(losses.every(Number.isFinite)).toBe(true);
+    const avg = (a: number[]) => a.reduce((s, v) => s + v, 0) / a.length;
+    // 16 items seen 40 times: the loss falls well below chance's ln 10 ≈ 2.30.
+    expect(avg(losses.slice(-5))).toBeLessThan(avg(losses.slice(0, 5)) - 0.1);
+    expect(lines.at(-1).eval).toEqual({ top1: meta.top1, images: 50 });
+  });
+
+  it('says which item source it used', async () => {
+    const r = await kdet(...PRETRAIN, '--steps', '1', '--test-size', '10', '--out', join(dir, 'pre1'));
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/the subset embedded in kdet/);
+  }, 60_000);
+
+  it.each([
+    [['--min-scale', '40', '--max-scale', '30'], /--min-scale 40 is above --max-scale 30/],
+    [['--size', '32', '--max-scale', '40'], /--max-scale 40 is above the canvas --size 32/],
+    [['--train-size', '4', '--batch', '8'], /--train-size 4 is less than one batch/],
+    [['--backbone', 'huge'], /--backbone must be one of/],
+    [['--data', 'voc'], /--data must be one of fashion/],
+  ])('refuses %j in one line, exit 2', async (extra, re) => {
+    const r = await kdet('pretrain', '--items', 'embedded', ...(extra as string[]), '--out', join(dir, 'bad'));
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(re as RegExp);
+    oneLine(r.err);
+  });
+});
+
+describe('kdet train/distill --backbone-from', () => {
+  it('starts from the pre-trained weights; frozen stages keep them bit for bit, the others train', async () => {
+    const out = join(dir, 'train-freeze1');
+    const r = await kdet(...TRAIN, '--backbone-from', backbone, '--freeze-stages', '1', '--out', out);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/backbone from .*first 1 stage\(s\) frozen/);
+    const pre = tensorsOf(backbone);
+    const after = tensorsOf(join(out, 'best.safetensors'));
+    for (const name of ['backbone.0.weight', 'backbone.0.bias']) expect(bytesOf(after.get(name)!)).toEqual(bytesOf(pre.get(name)!));
+    // Stage 2's conv was loaded, then trained one step.
+    expect(after.get('backbone.3.weight')!.shape).toEqual(pre.get('backbone.3.weight')!.shape);
+    expect(bytesOf(after.get('backbone.3.weight')!)).not.toEqual(bytesOf(pre.get('backbone.3.weight')!));
+    const meta = readCheckpointMetadata(new Uint8Array(readFileSync(join(out, 'best.safetensors'))));
+    expect(meta).toMatchObject({ backboneFrom: backbone, freezeStages: 1 });
+  }, 120_000);
+
+  it('every stage frozen: the whole backbone is the pre-trained one; distill does the same for the student', async () => {
+    const out = join(dir, 'train-freeze3');
+    const r = await kdet(...TRAIN, '--backbone-from', backbone, '--freeze-stages', '3', '--out', out);
+    expect(r.code).toBe(0);
+    const pre = tensorsOf(backbone);
+    const after = tensorsOf(join(out, 'best.safetensors'));
+    for (const [name, t] of pre) expect(bytesOf(after.get(name)!)).toEqual(bytesOf(t));
+
+    const dOut = join(dir, 'distill-freeze3');
+    const d = await kdet('distill', '--teacher', join(out, 'best.safetensors'), '--student', 'tiny', '--steps', '1', '--batch', '2', '--eval-every', '0', '--backbone-from', backbone, '--freeze-stages', '3', '--out', dOut);
+    expect(d.err).toBe('');
+    expect(d.code).toBe(0);
+    const student = tensorsOf(join(dOut, 'best.safetensors'));
+    for (const [name, t] of pre) expect(bytesOf(student.get(name)!)).toEqual(bytesOf(t));
+  }, 180_000);
+
+  it.each([
+    [['--preset', 'student'], /--backbone-from '.*' holds a 'tiny' backbone, but --preset is 'student'/],
+    [['--freeze-stages', '4'], /--freeze-stages 4 is more than the 3 stages of preset 'tiny'/],
+  ])('train refuses %j in one line, exit 2, before any model or output', async (extra, re) => {
+    const out = join(dir, `refused-${extra.join('')}`);
+    const r = await kdet(...TRAIN, '--backbone-from', backbone, ...(extra as string[]), '--out', out);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(re as RegExp);
+    oneLine(r.err);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('refuses --freeze-stages without --backbone-from, and a file that is not a backbone', async () => {
+    const a = await kdet(...TRAIN, '--freeze-stages', '1', '--out', join(dir, 'x'));
+    expect(a.code).toBe(2);
+    expect(a.err).toMatch(/--freeze-stages 1 needs --backbone-from/);
+    oneLine(a.err);
+    const detector = join(dir, 'train-freeze3', 'best.safetensors');
+    const b = await kdet(...TRAIN, '--backbone-from', detector, '--out', join(dir, 'y'));
+    expect(b.code).toBe(2);
+    expect(b.err).toMatch(/is not a backbone checkpoint \(kind "detector"\)/);
+    oneLine(b.err);
+  });
+
+  it('distill refuses a backbone of another preset than --student, and too many frozen stages', { timeout: 120_000 }, async () => {
+    const teacher = join(dir, 'train-freeze3', 'best.safetensors');
+    const a = await kdet('distill', '--teacher', teacher, '--student', 'tiny', '--steps', '1', '--backbone-from', backbone, '--freeze-stages', '5', '--out', join(dir, 'z'));
+    expect(a.code).toBe(2);
+    expect(a.err).toMatch(/^kdet distill: --freeze-stages 5 is more than the 3 stages of preset 'tiny'$/);
+    // A 4-stage teacher, so that the student preset fits it and only the backbone file is wrong.
+    const big = join(dir, 'teacher4');
+    expect((await kdet(...TRAIN, '--preset', 'teacher', '--out', big)).code).toBe(0);
+    const b = await kdet('distill', '--teacher', join(big, 'best.safetensors'), '--student', 'student', '--steps', '1', '--backbone-from', backbone, '--out', join(dir, 'w'));
+    expect(b.code).toBe(2);
+    expect(b.err).toMatch(/^kdet distill: --backbone-from '.*' holds a 'tiny' backbone, but --student is 'student'; /);
+    oneLine(b.err);
+    expect(existsSync(join(dir, 'w'))).toBe(false);
+  });
+});
