@@ -1,3 +1,4 @@
-import { main } from './main.js';
+import { main, quietOnClosedPipe } from './main.js';
 
+quietOnClosedPipe();
 process.exitCode = await main(process.argv.slice(2));

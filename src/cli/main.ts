@@ -34,6 +34,17 @@ export function errorLine(command: string, message: string): string {
 }
 
 /**
+ * For the command's own process (not in-process callers): a reader that stops early (`kdet eval
+ * | head`) closes the pipe; stop quietly, as Unix tools do, rather than with an EPIPE stack trace.
+ */
+export function quietOnClosedPipe(): void {
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
+}
+
+/**
  * The CLI. Every failure a user can fix (a bad flag, an unreadable or wrong file, an output folder
  * that cannot be written) is one line on stderr, `kdet <command>: ...`, and exit code 2; anything
  * else is a bug and keeps its stack.
