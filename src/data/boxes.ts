@@ -62,7 +62,7 @@ export function checkBoxes(
           !(x2 > x1 && y2 > y1)
             ? 'has no area (x2 <= x1 or y2 <= y1)'
             : `lies outside the ${width}x${height} image`;
-        throw new DataError(file, where(k), `box ${describe(k)} ${why}; pass invalidBoxes: 'drop' to skip such boxes`);
+        throw new DataError(file, where(k), `box ${describe(k)} ${why}; to skip such boxes instead, use --invalid-boxes drop (invalidBoxes: 'drop')`);
       }
       droppedAt.push(k);
       continue;

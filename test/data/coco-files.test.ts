@@ -135,7 +135,7 @@ describe('openCoco', () => {
     expect(Array.from(ds.target(0).boxes)).toEqual([0, 2, 7, 7, 35, 25, 40, 30]);
     expect(Array.from(ds.target(1).labels)).toEqual([3]);
     const e = await dataError(openCoco({ annotations: `${dir}/c.json`, invalidBoxes: 'error', onWarning: () => {} }));
-    expect(e.message).toBe(`${dir}/c.json: annotations[2].bbox: box [2, 2, 0, 5] has no area (x2 <= x1 or y2 <= y1); pass invalidBoxes: 'drop' to skip such boxes`);
+    expect(e.message).toBe(`${dir}/c.json: annotations[2].bbox: box [2, 2, 0, 5] has no area (x2 <= x1 or y2 <= y1); to skip such boxes instead, use --invalid-boxes drop (invalidBoxes: 'drop')`);
   });
 
   it('refuses an image whose size disagrees with the JSON, naming both', async () => {

@@ -230,7 +230,7 @@ describe('openVoc box policy', () => {
     const root = folder({ 'Annotations/a.xml': vocXml({ filename: 'a.png', objects }), 'JPEGImages/a.png': image });
     const e = await dataError(openVoc({ root, classNames: ['cat'], invalidBoxes: 'error', onWarning: () => {} }));
     expect(e.message).toBe(
-      `${root}/Annotations/a.xml: annotation/object[4]/bndbox: box xmin 9 ymin 2 xmax 5 ymax 5 has no area (x2 <= x1 or y2 <= y1); pass invalidBoxes: 'drop' to skip such boxes`,
+      `${root}/Annotations/a.xml: annotation/object[4]/bndbox: box xmin 9 ymin 2 xmax 5 ymax 5 has no area (x2 <= x1 or y2 <= y1); to skip such boxes instead, use --invalid-boxes drop (invalidBoxes: 'drop')`,
     );
     const outside = folder({ 'Annotations/a.xml': vocXml({ filename: 'a.png', objects: [objects[4]!] }), 'JPEGImages/a.png': image });
     expect((await dataError(openVoc({ root: outside, classNames: ['cat'], invalidBoxes: 'error' }))).what).toMatch(/lies outside the 40x30 image/);
