@@ -7,3 +7,5 @@ export * as init from './init.js';
 export { SGD, Adam, Optimizer, clipGradNorm, clipGradCoefficient, type OptimizerState, type SGDOptions, type AdamOptions } from './optim.js';
 export * from './safetensors.js';
 export * from './checkpoint.js';
+export { relu6, hardsigmoid, hardswish, ReLU6, Hardsigmoid, Hardswish } from './activations.js';
+export { adaptiveAvgPool2d, interpolateNearest, nearestSourceIndex, AdaptiveAvgPool2d } from './resample.js';
