@@ -12,6 +12,7 @@ import { assertClose } from '../helpers/assert.js';
 import { describeEachBackend, loadBackendsUnderTest } from '../helpers/backends.js';
 import { decode, type FixtureArray } from '../helpers/fixtures.js';
 import { evaluate, gradcheck } from '../helpers/gradcheck.js';
+import { expectMemoryFlat } from '../helpers/memory.js';
 import { randn, Rng } from '../helpers/random.js';
 
 interface ResampleCase {
@@ -118,12 +119,7 @@ describeEachBackend(await loadBackendsUnderTest(), (backend: Backend, name: stri
       k.dispose([value, ...grads]);
       k.dispose([interpolateNearest(x, [14, 10]), adaptiveAvgPool2d(x, [3, 2])]);
     };
-    step();
-    await backend.sync();
-    const before = k.memoryStats(backend);
-    for (let i = 0; i < 5; i++) step();
-    await backend.sync();
-    expect(k.memoryStats(backend)).toEqual(before);
+    await expectMemoryFlat(backend, step);
     x.dispose();
   });
 
