@@ -121,6 +121,28 @@ export function parseClasses(command: string, value: string): string[] | undefin
   return names;
 }
 
+/**
+ * A model knows its classes by position, so a data set must name the same classes in the same
+ * order (`whose`: 'the teacher', 'the checkpoint', 'the training data').
+ */
+export function checkSameClasses(command: string, spec: OwnDataSpec, expected: readonly string[], whose: string): void {
+  if (spec.classNames.join('\n') !== expected.join('\n')) {
+    throw new UsageError(`kdet ${command}: ${describeData(spec)} has the classes ${spec.classNames.join(', ')}; ${whose} knows ${expected.join(', ')} (in this order)`);
+  }
+}
+
+/** The data set's own category id of each label: COCO's ids, else 1..C. */
+export function categoryIdsOf(spec: OwnDataSpec): number[] {
+  return spec.name === 'coco' ? spec.categoryIds : spec.classNames.map((_, k) => k + 1);
+}
+
+/** Refuses the flags that only a user's data takes when `--data` is a built-in data set. */
+export function refuseOwnDataFlags(command: string, flags: Readonly<Record<string, unknown>>, names: readonly string[]): void {
+  for (const k of names) {
+    if (flags[k] !== '') throw new UsageError(`kdet ${command}: --${k} applies to a user's data (--data voc:<DIR> or coco:<FILE.json>)`);
+  }
+}
+
 /** A short description of a data spec for progress lines. */
 export function describeData(spec: { name: string }): string {
   if (spec.name === 'voc') return `VOC ${(spec as VocDataSpec).root}${(spec as VocDataSpec).split ? ` (${(spec as VocDataSpec).split})` : ''}`;

@@ -4,7 +4,7 @@
  * itself (said so, since it is then not a held-out score).
  */
 import type { AnyDataset } from '../data/types.js';
-import { describeData, openOwnData } from './data-spec.js';
+import { categoryIdsOf, describeData, openOwnData } from './data-spec.js';
 import { builtinData, type DetectorCheckpointMeta } from './load-model.js';
 import { openDataSet } from './presets.js';
 
@@ -29,5 +29,5 @@ export async function openCheckpointEvalData(meta: DetectorCheckpointMeta, testL
   }
   const spec = meta.valData ?? (meta.data as NonNullable<DetectorCheckpointMeta['valData']>);
   const { dataset, spec: opened } = await openOwnData(spec);
-  return { dataset, what: describeData(opened), heldOut: meta.valData !== undefined, own: true, categoryIds: opened.name === 'coco' ? opened.categoryIds : ids(opened.classNames.length) };
+  return { dataset, what: describeData(opened), heldOut: meta.valData !== undefined, own: true, categoryIds: categoryIdsOf(opened) };
 }

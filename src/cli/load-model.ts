@@ -1,6 +1,7 @@
 import { Rng } from '../engine/random.js';
 import type { FasterRCNNConfig } from '../detection/config.js';
 import { FasterRCNN } from '../detection/faster-rcnn.js';
+import { defaultTransformConfig, type TransformConfig } from '../detection/transform.js';
 import { loadCheckpoint, readCheckpointMetadata } from '../nn/checkpoint.js';
 import { UsageError } from './args.js';
 import { readBytes } from './files.js';
@@ -65,17 +66,25 @@ export function builtinData(meta: DetectorCheckpointMeta): DataSpec | null {
 }
 
 /**
+ * The input transform a checkpoint's model uses on images of any size (a user's data): its own,
+ * or, for a model trained on the built-in square scenes (which has none), one that scales an
+ * image's long side to the scenes' size, keeping its aspect ratio, so boxes come back in the
+ * image's pixels. A student distilled from such a teacher gets the same one.
+ */
+export function anySizeTransform(meta: DetectorCheckpointMeta): TransformConfig | undefined {
+  const builtin = builtinData(meta);
+  return meta.model.transform ?? (builtin ? defaultTransformConfig(meta.model.backbone, { minSize: builtin.size, maxSize: builtin.size }) : undefined);
+}
+
+/**
  * Build the detector a checked file describes and load its weights (validated against it).
- * `anySize`: the model will see images of any size (a user's data). A checkpoint trained on the
- * built-in square scenes has no input transform; it then gets one that scales an image's long
- * side to the scenes' size (keeping its aspect ratio), so boxes come back in the image's pixels.
+ * `anySize`: the model will see images of any size (see anySizeTransform).
  */
 export function buildDetector(file: DetectorFile, opts: { anySize?: boolean } = {}): FasterRCNN {
   let model: FasterRCNN;
   const config = file.meta.model;
-  const builtin = builtinData(file.meta);
-  const stride = 2 ** (config.backbone.stages.length - 1);
-  const withTransform = opts.anySize && !config.transform && builtin ? { ...config, transform: { minSize: builtin.size, maxSize: builtin.size, sizeDivisible: stride } } : config;
+  const transform = opts.anySize ? anySizeTransform(file.meta) : config.transform;
+  const withTransform = transform ? { ...config, transform } : config;
   try {
     model = new FasterRCNN(withTransform, new Rng(0));
   } catch (e) {

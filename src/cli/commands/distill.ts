@@ -8,8 +8,8 @@ import { parseArgs, usage, UsageError, type FlagSpec } from '../args.js';
 import { BACKEND_NAMES, useBackend } from '../backend.js';
 import { prepareOutDir } from '../files.js';
 import { DirectoryFeatureStore } from '../teacher-cache-dir.js';
-import { buildDetector, builtinData, readDetectorFile, type DetectorCheckpointMeta } from '../load-model.js';
-import { describeData, isOwnData, openOwnData, parseDataArg, type DataArg, type OwnDataSpec } from '../data-spec.js';
+import { anySizeTransform, buildDetector, builtinData, readDetectorFile, type DetectorCheckpointMeta } from '../load-model.js';
+import { checkSameClasses, describeData, isOwnData, openOwnData, parseDataArg, refuseOwnDataFlags, type DataArg, type OwnDataSpec } from '../data-spec.js';
 import type { AnyDataset } from '../../data/types.js';
 import { MODEL_PRESETS, modelConfig, openDataSet, type DataSpec } from '../presets.js';
 import { readResumeFile } from '../resume.js';
@@ -141,13 +141,11 @@ const DISTILL_FLAG: Record<string, string> = {
 const flagOf = (name: string) => DISTILL_FLAG[name] ?? name;
 
 /**
- * The student's configuration: its preset, the teacher's classes, anchors and input transform.
- * `anySize` (a user's data): a teacher trained on the built-in square scenes has no transform;
- * the student then gets one that scales the long side to the scenes' size, as the teacher is given.
+ * The student's configuration: its preset, the teacher's classes, anchors and input transform
+ * (`anySize`, a user's data: the one the teacher is given, see anySizeTransform).
  */
 export function studentModelConfig(preset: string, teacherMeta: DetectorCheckpointMeta, anySize = false): FasterRCNNConfig {
-  const builtin = builtinData(teacherMeta);
-  const transform = teacherMeta.model.transform ?? (anySize && builtin ? { minSize: builtin.size, maxSize: builtin.size } : undefined);
+  const transform = anySize ? anySizeTransform(teacherMeta) : teacherMeta.model.transform;
   const c = modelConfig(preset, teacherMeta.classNames.length, transform);
   c.anchors = teacherMeta.model.anchors;
   return c;
@@ -174,11 +172,7 @@ export async function distill(argv: string[]): Promise<void> {
   const meta = teacherFile.meta;
   const builtin = builtinData(meta);
   const ownRun = !!dataArg || !builtin;
-  if (!ownRun) {
-    for (const k of ['split', 'val-data', 'val-split', 'images'] as const) {
-      if (f[k] !== '') throw new UsageError(`kdet distill: --${k} applies to a user's data (--data voc:<DIR> or coco:<FILE.json>)`);
-    }
-  }
+  if (!ownRun) refuseOwnDataFlags('distill', f, ['split', 'val-data', 'val-split', 'images']);
   checkStudentFits(f.student, meta.model, distillConfig, flagOf);
   const backboneFile = await readBackboneFile('distill', f['backbone-from'], f['freeze-stages'], f.student, '--student');
   if (builtin && !ownRun && builtin.trainLength < f.batch) throw new UsageError(`kdet distill: the teacher's data set has ${builtin.trainLength} training scenes, less than one batch (--batch ${f.batch})`);
@@ -220,12 +214,7 @@ async function openOwnRunData(
   const source = dataArg && isOwnData(dataArg) ? dataArg : (meta.data as OwnDataSpec);
   const classes = { classNames: meta.classNames };
   const opened = await openOwnData(source, { ...(f.split ? { split: f.split } : {}), ...(f.images ? { images: f.images } : {}), ...(source.name === 'voc' ? classes : {}) });
-  const agree = (spec: OwnDataSpec): void => {
-    if (spec.classNames.join('\n') !== meta.classNames.join('\n')) {
-      throw new UsageError(`kdet distill: ${describeData(spec)} has the classes ${spec.classNames.join(', ')}; the teacher knows ${meta.classNames.join(', ')} (in this order)`);
-    }
-  };
-  agree(opened.spec);
+  checkSameClasses('distill', opened.spec, meta.classNames, 'the teacher');
   if (opened.dataset.length < f.batch) throw new UsageError(`kdet distill: ${describeData(opened.spec)} has ${opened.dataset.length} images, less than one batch (--batch ${f.batch})`);
   const valSource = valArg && isOwnData(valArg) ? valArg : f['val-split'] && source.name === 'voc' ? source : !dataArg ? meta.valData : undefined;
   if (!valSource) {
@@ -233,6 +222,6 @@ async function openOwnRunData(
     return { train: opened.dataset, test: opened.dataset, spec: opened.spec };
   }
   const val = await openOwnData(valSource, { ...(f['val-split'] ? { split: f['val-split'] } : {}), ...(valSource.name === 'voc' ? classes : {}) });
-  agree(val.spec);
+  checkSameClasses('distill', val.spec, meta.classNames, 'the teacher');
   return { train: opened.dataset, test: val.dataset, spec: opened.spec, valSpec: val.spec };
 }

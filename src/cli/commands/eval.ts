@@ -4,7 +4,7 @@ import { evaluateCoco } from '../../eval/results.js';
 import type { ImageDetections } from '../../eval/types.js';
 import { parseArgs, usage, UsageError, type FlagSpec } from '../args.js';
 import { BACKEND_NAMES, useBackend } from '../backend.js';
-import { describeData, isOwnData, openOwnData, parseDataArg } from '../data-spec.js';
+import { categoryIdsOf, checkSameClasses, describeData, isOwnData, openOwnData, parseDataArg } from '../data-spec.js';
 import { prepareOutFile, writeAtomic } from '../files.js';
 import { openCheckpointEvalData, type EvalData } from '../held-out.js';
 import { buildDetector, readDetectorFile } from '../load-model.js';
@@ -35,10 +35,8 @@ export async function evalCommand(argv: string[]): Promise<void> {
   let data: EvalData;
   if (dataArg && isOwnData(dataArg)) {
     const { dataset, spec } = await openOwnData(dataArg, { ...(f.split ? { split: f.split } : {}), ...(f.images ? { images: f.images } : {}), ...(dataArg.name === 'voc' ? { classNames: meta.classNames } : {}) });
-    if (spec.classNames.join('\n') !== meta.classNames.join('\n')) {
-      throw new UsageError(`kdet eval: ${describeData(spec)} has the classes ${spec.classNames.join(', ')}; the checkpoint knows ${meta.classNames.join(', ')}`);
-    }
-    data = { dataset, what: describeData(spec), heldOut: true, own: true, categoryIds: spec.name === 'coco' ? spec.categoryIds : meta.classNames.map((_, k) => k + 1) };
+    checkSameClasses('eval', spec, meta.classNames, 'the checkpoint');
+    data = { dataset, what: describeData(spec), heldOut: true, own: true, categoryIds: categoryIdsOf(spec) };
   } else {
     data = await openCheckpointEvalData(meta, f['test-size']);
   }

@@ -4,7 +4,7 @@ import { defaultTrainerConfig } from '../../detection/trainer.js';
 import { parseArgs, usage, UsageError, type FlagSpec } from '../args.js';
 import { BACKEND_NAMES, useBackend } from '../backend.js';
 import { prepareOutDir } from '../files.js';
-import { DATA_HELP, describeData, isOwnData, openOwnData, parseClasses, parseDataArg, type OwnDataSpec } from '../data-spec.js';
+import { checkSameClasses, DATA_HELP, describeData, isOwnData, openOwnData, parseClasses, parseDataArg, refuseOwnDataFlags, type OwnDataSpec } from '../data-spec.js';
 import { dataSetClassCount, MODEL_PRESETS, modelConfig, openDataSet, type DataSetName, type DataSpec } from '../presets.js';
 import type { AnyDataset } from '../../data/types.js';
 import { readResumeFile } from '../resume.js';
@@ -54,9 +54,7 @@ export async function train(argv: string[]): Promise<void> {
   const valArg = flags['val-data'] ? parseDataArg('train', '--val-data', flags['val-data']) : null;
   const own = isOwnData(dataArg);
   if (!own) {
-    for (const k of ['split', 'val-data', 'val-split', 'images', 'classes'] as const) {
-      if (flags[k] !== '') throw new UsageError(`kdet train: --${k} applies to a user's data (--data voc:<DIR> or coco:<FILE.json>), not to --data ${flags.data}`);
-    }
+    refuseOwnDataFlags('train', flags, ['split', 'val-data', 'val-split', 'images', 'classes']);
     if (flags['train-size'] < flags.batch) throw new UsageError(`kdet train: --train-size ${flags['train-size']} is less than one batch (--batch ${flags.batch})`);
   }
   if (valArg && !isOwnData(valArg)) throw new UsageError(`kdet train: --val-data takes voc:<DIR> or coco:<FILE.json>; the built-in scenes bring their own test split`);
@@ -84,8 +82,7 @@ export async function train(argv: string[]): Promise<void> {
       const val = await openOwnData(heldOutArg, { ...boxes, ...(flags['val-split'] ? { split: flags['val-split'] } : {}), classNames: dataSpec.classNames });
       testSet = val.dataset;
       valSpec = val.spec;
-      const a = dataSpec.classNames.join(','), b = valSpec.classNames.join(',');
-      if (a !== b) throw new UsageError(`kdet train: the held-out data's classes (${b}) differ from the training data's (${a})`);
+      checkSameClasses('train', valSpec, dataSpec.classNames, 'the training data');
       testWhat = `${describeData(valSpec)}, ${testSet.length} images`;
     } else {
       testSet = trainSet;
