@@ -52,8 +52,11 @@ function inRange(v: number, s: FlagSpec): boolean {
   return true;
 }
 
-export function parseArgs<S extends Record<string, FlagSpec>>(command: string, argv: readonly string[], spec: S, options: ParseOptions = {}): { flags: Flags<S>; positionals: string[] } {
+export function parseArgs<S extends Record<string, FlagSpec>>(command: string, argv: readonly string[], spec: S, options: ParseOptions = {}): { flags: Flags<S>; positionals: string[]; given: ReadonlySet<keyof S & string> } {
   const flags: Record<string, unknown> = {};
+  // The flags set on the command line (a value equal to the default included): a preset such as
+  // `kdet distill --recipe` gives way only to these.
+  const given = new Set<string>();
   const positionals: string[] = [];
   const see = `(see kdet ${command} --help)`;
   const flagNames = () => [...Object.keys(spec), ...Object.entries(spec).filter(([, s]) => s.type === 'boolean').map(([k]) => `no-${k}`)];
@@ -80,10 +83,12 @@ export function parseArgs<S extends Record<string, FlagSpec>>(command: string, a
     const negated = !spec[name] && name.startsWith('no-') && eq < 0 && spec[name.slice(3)]?.type === 'boolean';
     if (negated) {
       flags[name.slice(3)] = false;
+      given.add(name.slice(3));
       continue;
     }
     const s = spec[name];
     if (!s) throw new UsageError(`kdet ${command}: unknown flag --${name}${didYouMean(name, flagNames(), (c) => `--${c}`)} ${see}`);
+    given.add(name);
     let raw: string;
     if (s.type === 'boolean') {
       raw = eq >= 0 ? arg.slice(eq + 1) : 'true';
@@ -117,7 +122,7 @@ export function parseArgs<S extends Record<string, FlagSpec>>(command: string, a
     const asFlag = Object.keys(spec).includes(extra) ? ` — did you mean --${extra}?` : didYouMean(extra, Object.keys(spec), (c) => `--${c}`);
     throw new UsageError(`kdet ${command}: unexpected argument '${extra}'${asFlag}${max === 0 ? `; kdet ${command} takes flags only` : ''} ${see}`);
   }
-  return { flags: flags as Flags<S>, positionals };
+  return { flags: flags as Flags<S>, positionals, given: given as ReadonlySet<keyof S & string> };
 }
 
 /** The near misses of `word` among `candidates` (re-exported for commands' own checks). */

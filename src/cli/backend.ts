@@ -5,13 +5,16 @@ import { UsageError } from './args.js';
 export type BackendName = 'wasm' | 'webgpu' | 'reference';
 export const BACKEND_NAMES: readonly BackendName[] = ['wasm', 'webgpu', 'reference'];
 
-/** Create and install the backend a command asked for; a missing WebGPU is one clear line. */
-export async function useBackend(name: string): Promise<Backend> {
+/**
+ * Create and install the backend a command asked for; a missing WebGPU is one clear line.
+ * `threads`: the wasm backend's thread count (default KDET_THREADS, else every core).
+ */
+export async function useBackend(name: string, threads?: number): Promise<Backend> {
   let backend: Backend;
   switch (name) {
     case 'wasm': {
       const { createWasmBackend } = await import('../backends/wasm/index.js');
-      backend = await createWasmBackend();
+      backend = await createWasmBackend(threads !== undefined ? { threads } : {});
       break;
     }
     case 'webgpu': {

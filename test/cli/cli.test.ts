@@ -82,21 +82,21 @@ describe('kdet end to end on a tiny model', () => {
     expect(existsSync(join(dir, 'det.png'))).toBe(true);
     expect((await kdet('detect', join(dir, 'missing.png'), '--checkpoint', ckpt)).err).toMatch(/image '.*missing.png' cannot be read: ENOENT/);
 
-    const d = await kdet('distill', '--teacher', ckpt, '--student', 'tiny', '--steps', '2', '--eval-every', '2', '--out', join(dir, 'd'), '--fine-grained');
+    const d = await kdet('distill', '--teacher', ckpt, '--student', 'tiny', '--steps', '2', '--eval-every', '2', '--out', join(dir, 'd'), '--recipe', 'paper', '--fine-grained');
     expect(d.err).toBe('');
     expect(d.code).toBe(0);
     const log = readFileSync(join(dir, 'd', 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(Object.keys(log[0])).toEqual(expect.arrayContaining(['rpnCls', 'rpnReg', 'roiCls', 'roiReg', 'hint']));
 
     // The options beyond the paper reach the distiller, and a multiplier for heads that were not copied is refused by name.
-    const h = await kdet('distill', '--teacher', ckpt, '--student', 'tiny', '--steps', '3', '--eval-every', '0', '--out', join(dir, 'h'), '--heads-from-teacher', '--heads-lr-scale', '0.2', '--adapter', 'none', '--temperature', '2', '--soft-t2', '--hint-first-steps', '1', '--distill-until', '2');
+    const h = await kdet('distill', '--teacher', ckpt, '--student', 'tiny', '--steps', '3', '--eval-every', '0', '--out', join(dir, 'h'), '--recipe', 'paper', '--heads-from-teacher', '--heads-lr-scale', '0.2', '--adapter', 'none', '--temperature', '2', '--soft-t2', '--hint-first-steps', '1', '--distill-until', '2');
     expect(h.err).toBe('');
     expect(h.code).toBe(0);
     expect(JSON.parse(/terms: (.*)/.exec(h.out)![1]!)).toMatchObject({ headsFromTeacher: true, headsLrScale: 0.2, temperature: 2, scaleSoftByT2: true, hintFirstSteps: 1, distillUntilStep: 2 });
     const hLog = JSON.parse(readFileSync(join(dir, 'h', 'log.jsonl'), 'utf8').trim().split('\n')[0]!);
     expect(hLog).toMatchObject({ rpnCls: 0, roiCls: 0, rpnReg: 0, roiReg: 0 });
     expect(hLog.hint).toBeGreaterThan(0);
-    const hBad = await kdet('distill', '--teacher', ckpt, '--student', 'tiny', '--steps', '1', '--out', join(dir, 'h2'), '--heads-lr-scale', '0.2');
+    const hBad = await kdet('distill', '--teacher', ckpt, '--student', 'tiny', '--steps', '1', '--out', join(dir, 'h2'), '--recipe', 'paper', '--heads-lr-scale', '0.2');
     expect(hBad.code).not.toBe(0);
     expect(hBad.code).toBe(2);
     expect(hBad.err).toMatch(/^kdet distill: --heads-lr-scale 0\.2 applies to heads copied from the teacher; add --heads-from-teacher$/);

@@ -70,7 +70,7 @@ export const HOSTILE: [string[], RegExp][] = [
   [['distill', '--teacher', p('tiny.safetensors'), '--temperature', '0'], /--temperature must be a number > 0, got '0'/],
   [['distill', '--teacher', p('tiny.safetensors'), '--psi', '-0.5'], /--psi must be a number in \[0, 1\], got '-0.5'/],
   [['distill', '--teacher', p('tiny.safetensors'), '--adapter', '2x2'], /--adapter must be one of 1x1, 3x3, none, got '2x2'/],
-  [['distill', '--teacher', p('tiny.safetensors'), '--student', 'tiny', '--heads-lr-scale', '0.2'], /--heads-lr-scale 0\.2 applies to heads copied from the teacher; add --heads-from-teacher/],
+  [['distill', '--teacher', p('tiny.safetensors'), '--student', 'tiny', '--recipe', 'paper', '--heads-lr-scale', '0.2'], /--heads-lr-scale 0\.2 applies to heads copied from the teacher; add --heads-from-teacher/],
   [['distill', '--teacher', p('tiny.safetensors'), '--student', 'tiny', '--steps', '10', '--distill-until', '10'], /--distill-until 10 is not below --steps 10/],
   [['distill', '--teacher', p('teacher.safetensors'), '--student', 'tiny'], /student preset 'tiny' has feature stride 4, the teacher 8/],
   [['distill', '--teacher', p('tiny.safetensors'), '--student', 'tiny', '--out', join(p('notes.txt'), 'd')], /--out .*: cannot create the folder \(.*notes\.txt is a file\)/],

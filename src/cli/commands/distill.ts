@@ -2,7 +2,8 @@ import { Rng } from '../../engine/random.js';
 import type { FasterRCNNConfig } from '../../detection/config.js';
 import { FasterRCNN } from '../../detection/faster-rcnn.js';
 import { defaultTrainerConfig } from '../../detection/trainer.js';
-import { defaultDistillConfig, type DistillConfig } from '../../distillation/config.js';
+import type { DistillConfig } from '../../distillation/config.js';
+import { DEFAULT_RECIPE, RECIPE_NAMES, RECIPES } from '../../distillation/recipes.js';
 import { Distiller } from '../../distillation/distiller.js';
 import { parseArgs, usage, UsageError, type FlagSpec } from '../args.js';
 import { BACKEND_NAMES, useBackend } from '../backend.js';
@@ -14,10 +15,11 @@ import type { AnyDataset } from '../../data/types.js';
 import { MODEL_PRESETS, modelConfig, openDataSet, type DataSpec } from '../presets.js';
 import { readResumeFile } from '../resume.js';
 import { runTraining, type TrainingResult } from '../run-training.js';
-import { checkStudentFits, distillConfigProblem, RANGE } from '../validate.js';
+import { distillConfigProblem, RANGE, studentMismatch } from '../validate.js';
+import { describeObjective, flagOf, objectiveFromFlags } from '../distill-objective.js';
+import { aloneArgs, aloneDir, readBaseline, reportComparison, shareThreads, startBaseline } from '../compare-alone.js';
 import { applyBackboneFile, readBackboneFile, type BackboneFile } from './pretrain.js';
 
-const d = defaultDistillConfig();
 export const distillFlags = {
   teacher: { type: 'string', default: '', help: 'teacher checkpoint (best.safetensors of kdet train)' },
   student: { type: 'string', default: 'student', choices: MODEL_PRESETS, help: 'student preset' },
@@ -29,28 +31,31 @@ export const distillFlags = {
   lr: { type: 'number', default: 0.1, ...RANGE.positive, help: 'peak learning rate (0.1 suits the student preset; the teacher trained at 0.02)' },
   'eval-every': { type: 'int', default: 500, ...RANGE.nonNegative, help: 'evaluate every k steps (0: at the end only)' },
   'test-size': { type: 'int', default: 0, ...RANGE.nonNegative, help: 'held-out scenes (0: as recorded with the teacher)' },
-  mu: { type: 'number', default: d.mu, ...RANGE.probability, help: 'μ, hard-label share of the classification loss' },
-  temperature: { type: 'number', default: d.temperature, ...RANGE.positive, help: 'T of the soft targets' },
-  'soft-t2': { type: 'boolean', default: d.scaleSoftByT2, help: 'multiply the soft term by T² (Hinton et al. 2015; beyond the paper)' },
-  'bg-weight': { type: 'number', default: d.backgroundWeight, ...RANGE.nonNegative, help: 'background weight of the soft loss' },
-  nu: { type: 'number', default: d.nu, ...RANGE.nonNegative, help: 'ν, weight of the teacher-bounded regression' },
-  margin: { type: 'number', default: d.margin, ...RANGE.nonNegative, help: 'm, margin of the bound' },
-  gamma: { type: 'number', default: d.gamma, ...RANGE.nonNegative, help: 'γ, weight of the hint loss' },
-  lambda: { type: 'number', default: d.lambda, ...RANGE.nonNegative, help: 'λ, weight of the regression terms' },
-  soft: { type: 'boolean', default: d.soft, help: 'soft-target classification term' },
-  regression: { type: 'string', default: d.regression, choices: ['bounded', 'l2', 'none'], help: 'teacher regression term' },
-  'reg-distance': { type: 'string', default: d.regressionDistance, choices: ['l2', 'smooth-l1'], help: "distance in the teacher regression term (l2: the paper's; smooth-l1: capped gradient, beyond the paper)" },
-  hint: { type: 'boolean', default: d.hint, help: 'hint learning' },
-  adapter: { type: 'string', default: d.adapter, choices: ['1x1', '3x3', 'none'], help: 'adaptation layer' },
-  'hint-norm': { type: 'string', default: d.hintNorm, choices: ['l2', 'l1'], help: 'hint distance' },
-  'hint-reduction': { type: 'string', default: d.hintReduction, choices: ['mean', 'sum-per-image'], help: 'hint normalisation' },
-  'fine-grained': { type: 'boolean', default: d.fineGrained, help: 'fine-grained imitation mask (Wang et al. 2019)' },
-  psi: { type: 'number', default: d.psi, ...RANGE.probability, help: 'ψ of the imitation mask' },
-  'distill-warmup': { type: 'int', default: d.warmupSteps, ...RANGE.nonNegative, help: 'steps to ramp the distillation terms in' },
-  'heads-from-teacher': { type: 'boolean', default: d.headsFromTeacher, help: 'start the student\'s RPN and box heads from the teacher\'s weights' },
-  'heads-lr-scale': { type: 'number', default: d.headsLrScale, ...RANGE.nonNegative, help: 'learning-rate multiplier of the heads copied from the teacher (needs --heads-from-teacher)' },
-  'hint-first-steps': { type: 'int', default: d.hintFirstSteps, ...RANGE.nonNegative, help: "train on γ·hint alone for the first k steps (FitNets' stage 1), then the configured terms" },
-  'distill-until': { type: 'int', default: d.distillUntilStep, ...RANGE.nonNegative, help: 'the distillation terms for the first k steps only (0: throughout), then the ground truth alone' },
+  recipe: { type: 'string', default: DEFAULT_RECIPE, choices: RECIPE_NAMES, help: `the objective the flags below start from: ${RECIPES.map((r) => `${r.name} = ${r.description}`).join('; ')}` },
+  alone: { type: 'boolean', default: false, help: 'train the student on the ground truth alone (no teacher term, no copied heads): the baseline a distillation is measured against' },
+  'compare-alone': { type: 'boolean', default: false, help: 'also train the same student alone (same seed, schedule, data, backbone) into <out>/student-alone, on the other core when there is one, and report the difference' },
+  mu: { type: 'number', ...RANGE.probability, help: "μ, hard-label share of the classification loss (default: the recipe's)" },
+  temperature: { type: 'number', ...RANGE.positive, help: "T of the soft targets (default: the recipe's)" },
+  'soft-t2': { type: 'boolean', help: "multiply the soft term by T² (Hinton et al. 2015; beyond the paper) (default: the recipe's)" },
+  'bg-weight': { type: 'number', ...RANGE.nonNegative, help: "background weight of the soft loss (default: the recipe's)" },
+  nu: { type: 'number', ...RANGE.nonNegative, help: "ν, weight of the teacher-bounded regression (default: the recipe's)" },
+  margin: { type: 'number', ...RANGE.nonNegative, help: "m, margin of the bound (default: the recipe's)" },
+  gamma: { type: 'number', ...RANGE.nonNegative, help: "γ, weight of the hint loss (default: the recipe's)" },
+  lambda: { type: 'number', ...RANGE.nonNegative, help: "λ, weight of the regression terms (default: the recipe's)" },
+  soft: { type: 'boolean', help: "soft-target classification term (default: the recipe's)" },
+  regression: { type: 'string', choices: ['bounded', 'l2', 'none'], help: "teacher regression term (default: the recipe's)" },
+  'reg-distance': { type: 'string', choices: ['l2', 'smooth-l1'], help: "distance in the teacher regression term (l2: the paper's; smooth-l1: capped gradient, beyond the paper) (default: the recipe's)" },
+  hint: { type: 'boolean', help: "hint learning (default: the recipe's)" },
+  adapter: { type: 'string', choices: ['1x1', '3x3', 'none'], help: "adaptation layer (default: the recipe's)" },
+  'hint-norm': { type: 'string', choices: ['l2', 'l1'], help: "hint distance (default: the recipe's)" },
+  'hint-reduction': { type: 'string', choices: ['mean', 'sum-per-image'], help: "hint normalisation (default: the recipe's)" },
+  'fine-grained': { type: 'boolean', help: "fine-grained imitation mask (Wang et al. 2019) (default: the recipe's)" },
+  psi: { type: 'number', ...RANGE.probability, help: "ψ of the imitation mask (default: the recipe's)" },
+  'distill-warmup': { type: 'int', ...RANGE.nonNegative, help: "steps to ramp the distillation terms in (default: the recipe's)" },
+  'heads-from-teacher': { type: 'boolean', help: "start the student's RPN and box heads from the teacher's weights (default: the recipe's)" },
+  'heads-lr-scale': { type: 'number', ...RANGE.nonNegative, help: "learning-rate multiplier of the heads copied from the teacher (needs --heads-from-teacher) (default: the recipe's)" },
+  'hint-first-steps': { type: 'int', ...RANGE.nonNegative, help: "train on γ·hint alone for the first k steps (FitNets' stage 1), then the configured terms (default: the recipe's)" },
+  'distill-until': { type: 'int', ...RANGE.nonNegative, help: "the distillation terms for the first k steps only (0: throughout), then the ground truth alone (default: the recipe's)" },
   backend: { type: 'string', default: 'wasm', choices: BACKEND_NAMES, help: 'compute backend' },
   seed: { type: 'int', default: 0, ...RANGE.seed, help: 'seed' },
   out: { type: 'string', default: 'runs/distill', help: 'output folder' },
@@ -134,12 +139,6 @@ export async function distillStudent(r: DistillRun): Promise<TrainingResult> {
   return result;
 }
 
-/** The distillation option that sets each DistillConfig field, for messages. */
-const DISTILL_FLAG: Record<string, string> = {
-  headsLrScale: '--heads-lr-scale', headsFromTeacher: '--heads-from-teacher', distillUntilStep: '--distill-until', hintFirstSteps: '--hint-first-steps', adapter: '--adapter',
-};
-const flagOf = (name: string) => DISTILL_FLAG[name] ?? name;
-
 /**
  * The student's configuration: its preset, the teacher's classes, anchors and input transform
  * (`anySize`, a user's data: the one the teacher is given, see anySizeTransform).
@@ -152,17 +151,14 @@ export function studentModelConfig(preset: string, teacherMeta: DetectorCheckpoi
 }
 
 export async function distill(argv: string[]): Promise<void> {
-  const { flags: f } = parseArgs('distill', argv, distillFlags, { positionals: 0 });
+  const { flags: f, given } = parseArgs('distill', argv, distillFlags, { positionals: 0 });
   if (f.help) return void console.log(usage('distill', 'Distil a student Faster R-CNN from a frozen teacher (Chen et al. 2017).', distillFlags));
   // Everything is checked before the backend or any model exists: flags, then files, then --out.
   if (!f.teacher) throw new UsageError('kdet distill: --teacher is required (a best.safetensors written by kdet train)');
-  const distillConfig: DistillConfig = defaultDistillConfig({
-    mu: f.mu, temperature: f.temperature, scaleSoftByT2: f['soft-t2'], backgroundWeight: f['bg-weight'], nu: f.nu, margin: f.margin, gamma: f.gamma, lambda: f.lambda,
-    soft: f.soft, regression: f.regression as DistillConfig['regression'], regressionDistance: f['reg-distance'] as DistillConfig['regressionDistance'], hint: f.hint, adapter: f.adapter as DistillConfig['adapter'],
-    hintNorm: f['hint-norm'] as DistillConfig['hintNorm'], hintReduction: f['hint-reduction'] as DistillConfig['hintReduction'],
-    fineGrained: f['fine-grained'], psi: f.psi, warmupSteps: f['distill-warmup'], headsFromTeacher: f['heads-from-teacher'], headsLrScale: f['heads-lr-scale'], hintFirstSteps: f['hint-first-steps'], distillUntilStep: f['distill-until'],
-  });
-  const problem = distillConfigProblem(distillConfig, f.steps, flagOf);
+  const objective = objectiveFromFlags(f, given);
+  const distillConfig = objective.config;
+  if (f['compare-alone'] && f.resume) throw new UsageError('kdet distill: --compare-alone with --resume would start the student alone from step 0 beside a resumed run; resume each run on its own');
+  const problem = distillConfig ? distillConfigProblem(distillConfig, f.steps, flagOf) : null;
   if (problem) throw new UsageError(`kdet distill: ${problem}`);
   const dataArg = f.data ? parseDataArg('distill', '--data', f.data) : null;
   const valArg = f['val-data'] ? parseDataArg('distill', '--val-data', f['val-data']) : null;
@@ -173,7 +169,8 @@ export async function distill(argv: string[]): Promise<void> {
   const builtin = builtinData(meta);
   const ownRun = !!dataArg || !builtin;
   if (!ownRun) refuseOwnDataFlags('distill', f, ['split', 'val-data', 'val-split', 'images']);
-  checkStudentFits(f.student, meta.model, distillConfig, flagOf);
+  const misfit = studentMismatch(f.student, meta.model, distillConfig, flagOf);
+  if (misfit) throw new UsageError(`kdet distill: ${misfit}${distillConfig?.headsFromTeacher && !given.has('heads-from-teacher') ? ` (recipe ${objective.recipe} copies the teacher's heads: give --no-heads-from-teacher, or --recipe paper)` : ''}`);
   const backboneFile = await readBackboneFile('distill', f['backbone-from'], f['freeze-stages'], f.student, '--student');
   if (builtin && !ownRun && builtin.trainLength < f.batch) throw new UsageError(`kdet distill: the teacher's data set has ${builtin.trainLength} training scenes, less than one batch (--batch ${f.batch})`);
   // A user's data is opened (every annotation, every image found) and checked against the
@@ -181,23 +178,40 @@ export async function distill(argv: string[]): Promise<void> {
   let data: OwnRunData | undefined;
   if (ownRun) data = await openOwnRunData(f, dataArg, valArg, meta);
   const studentConfig = studentModelConfig(f.student, meta, ownRun);
-  const resume = f.resume ? await readResumeFile(f.resume, { preset: f.student, model: studentConfig, optimizer: defaultTrainerConfig().optimizer, steps: f.steps, adapter: distillConfig.adapter }) : undefined;
+  const resume = f.resume ? await readResumeFile(f.resume, { preset: f.student, model: studentConfig, optimizer: defaultTrainerConfig().optimizer, steps: f.steps, ...(distillConfig ? { adapter: distillConfig.adapter } : {}) }) : undefined;
   await prepareOutDir('--out', f.out);
   if (f['teacher-cache']) await prepareOutDir('--teacher-cache', f['teacher-cache']);
-  await useBackend(f.backend);
+  const threads = f['compare-alone'] ? shareThreads() : null;
+  await useBackend(f.backend, threads?.mine);
 
   const teacher = buildDetector(teacherFile, { anySize: ownRun });
   const size = builtin?.size ?? studentConfig.transform?.minSize ?? 128;
   const studentFlops = new FasterRCNN(studentConfig, new Rng(0));
   console.log(`kdet distill: ${meta.preset} teacher → ${f.student} student (${(studentFlops.backbone.flops(size, size) / 1e9).toFixed(3)} vs ${(teacher.backbone.flops(size, size) / 1e9).toFixed(3)} GFLOPs backbone), backend ${f.backend}`);
   studentFlops.dispose();
-  console.log(`terms: ${JSON.stringify(distillConfig)}`);
-  const result = await distillStudent({
+  console.log(describeObjective(objective));
+  if (distillConfig) console.log(`terms: ${JSON.stringify(distillConfig)}`);
+  const baseline = threads && threads.baseline > 0 ? await startBaseline(aloneArgs(f), threads.baseline, f.out) : null;
+  const run: DistillRun = {
     teacher, teacherMeta: meta, teacherPath: f.teacher, studentPreset: f.student, distill: distillConfig,
     steps: f.steps, batch: f.batch, lr: f.lr, evalEvery: f['eval-every'], testLength: f['test-size'] > 0 ? f['test-size'] : (builtin?.testLength ?? 0),
     seed: f.seed, out: f.out, ...(f['teacher-cache'] ? { teacherCache: f['teacher-cache'] } : {}), ...(resume ? { resume } : {}), ...(data ? { data } : {}), ...(backboneFile ? { backbone: backboneFile } : {}),
-  });
+  };
+  const result = await distillStudent(run);
   console.log(`done in ${result.seconds.toFixed(0)} s (${result.stepSeconds.toFixed(3)} s/step); student best mAP@0.5 ${result.best?.map50.toFixed(4) ?? 'n/a'} (teacher ${meta.metrics?.map50?.toFixed(4) ?? 'n/a'})`);
+  if (!f['compare-alone']) return;
+  let alone: TrainingResult;
+  if (baseline) {
+    console.log('waiting for the student alone …');
+    alone = await readBaseline(f.out, await baseline.exit);
+  } else {
+    console.log('kdet distill --compare-alone: one core, so the student alone trains now');
+    await prepareOutDir('--out', aloneDir(f.out));
+    alone = await distillStudent({ ...run, distill: null, out: aloneDir(f.out), teacherCache: undefined });
+  }
+  const teacherScores = meta.metrics?.map50 !== undefined && meta.metrics.cocoAP !== undefined ? { map50: meta.metrics.map50, cocoAP: meta.metrics.cocoAP } : null;
+  await reportComparison(f.out, result, alone, teacherScores, objective.config ? objective.recipe : 'alone');
+  teacher.dispose();
 }
 
 /**

@@ -1,10 +1,8 @@
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { evaluateDetector } from '../../detection/evaluate.js';
 import { ABLATION_VARIANTS, ablationMarkdown, ablationSvg, summarise, type RunResult, type RunSetupRecord } from '../../distillation/ablation.js';
 import { defaultDistillConfig } from '../../distillation/config.js';
@@ -16,6 +14,7 @@ import { buildDetector, builtinData, readDetectorFile, type DetectorCheckpointMe
 import { describeData } from '../data-spec.js';
 import { MODEL_PRESETS, openDataSet } from '../presets.js';
 import { didYouMean } from '../suggest.js';
+import { kdetScript, runKdetChild } from '../child-process.js';
 import { RANGE, studentMismatch } from '../validate.js';
 import { distillStudent } from './distill.js';
 
@@ -73,7 +72,7 @@ export async function experiment(argv: string[]): Promise<void> {
   const run = f.run ? /^(.+)-s(\d+)$/.exec(f.run) : null;
   const runVariant = run && ABLATION_VARIANTS.find((x) => x.name === run[1]);
   if (f.run && !runVariant) throw new UsageError(`--run: expected <variant>-s<seed> with a known variant, got '${f.run}'`);
-  if (f.jobs > 1 && !f.run && !f.aggregate) kdetScript(); // --jobs starts processes of the built CLI: is there one?
+  if (f.jobs > 1 && !f.run && !f.aggregate) kdetScript('experiment ablation --jobs'); // --jobs starts processes of the built CLI: is there one?
 
   // Everything is checked before the backend or any model exists: the teacher's file, that the
   // student fits it in every variant to be trained, then the output folder.
@@ -208,7 +207,6 @@ async function runOne(v: Variant, seed: number, dir: string, s: RunSetup): Promi
  */
 async function runInProcesses(runs: { name: string; variant: Variant }[], jobs: number, argv: readonly string[], dirOf: (run: string) => string, readResult: (dir: string, variant: Variant) => Promise<RunResult | null>): Promise<void> {
   const threads = Math.max(1, Math.floor((Number(process.env.KDET_THREADS) || availableParallelism()) / jobs));
-  const script = kdetScript();
   const childArgv = argv.filter((a, i) => !/^--jobs(=|$)/.test(a) && !(argv[i - 1] === '--jobs' && !a.startsWith('--')));
   console.log(`${runs.length} runs, ${jobs} at a time, ${threads} wasm thread(s) each; logs in <run>/console.log`);
   const queue = [...runs];
@@ -218,18 +216,9 @@ async function runInProcesses(runs: { name: string; variant: Variant }[], jobs: 
       const run = next.name;
       const dir = dirOf(run);
       await mkdir(dir, { recursive: true });
-      const log = await open(join(dir, 'console.log'), 'w');
       const started = Date.now();
       console.log(`  start ${run}`);
-      const code = await new Promise<number>((resolve, reject) => {
-        const child = spawn(process.execPath, [...process.execArgv, script, 'experiment', ...childArgv, '--run', run], {
-          env: { ...process.env, KDET_THREADS: String(threads) },
-          stdio: ['ignore', log.fd, log.fd],
-        });
-        child.on('error', reject);
-        child.on('exit', (c, signal) => resolve(c ?? (signal ? 128 : 1)));
-      });
-      await log.close();
+      const code = await runKdetChild('experiment ablation --jobs', ['experiment', ...childArgv, '--run', run], threads, join(dir, 'console.log'));
       const res = await readResult(dir, next.variant);
       if (code !== 0 || !res) {
         failed = `${run} exited with code ${code}; see ${join(dir, 'console.log')}`;
@@ -248,16 +237,6 @@ function runCost(v: Variant): number {
   if (!d) return 0;
   return (d.soft || d.regression !== 'none' ? 2 : 0) + (d.hint ? 1 : 0);
 }
-
-/** bin/kdet.js of this package, found upwards from this module (dist/cli.js or the source tree). */
-function kdetScript(): string {
-  for (let d = dirname(fileURLToPath(import.meta.url)), up = 0; up < 5; up++, d = dirname(d)) {
-    const candidate = join(d, 'bin', 'kdet.js');
-    if (existsSync(candidate)) return candidate;
-  }
-  throw new UsageError('kdet experiment ablation: --jobs needs bin/kdet.js and the built CLI to start the runs with, and finds no bin/kdet.js above this module; run npm run build, or use --jobs 1');
-}
-
 /**
  * A finished run's result, or null if it has none yet. A result trained with other settings is an
  * error (reusing it would put, say, a 1500-step run in an 800-step table without a word). The
