@@ -106,6 +106,21 @@ describe('kdet train/distill --backbone-from', () => {
     expect(d.code).toBe(0);
     const student = tensorsOf(join(dOut, 'best.safetensors'));
     for (const [name, t] of pre) expect(bytesOf(student.get(name)!)).toEqual(bytesOf(t));
+
+    // The ablation starts every run from the backbone and records it: its runs never serve a table
+    // of random starts, nor the other way round.
+    const abl = join(dir, 'abl-pre');
+    const ab = ['experiment', 'ablation', '--teacher', join(out, 'best.safetensors'), '--student', 'tiny', '--steps', '1', '--batch', '2', '--test-size', '2', '--seeds', '1', '--only', 'student', '--out', abl];
+    const e = await kdet(...ab, '--backbone-from', backbone, '--freeze-stages', '3');
+    expect(e.err).toBe('');
+    expect(e.code).toBe(0);
+    const result = JSON.parse(readFileSync(join(abl, 'runs', 'student-s0', 'result.json'), 'utf8'));
+    expect(result.setup).toMatchObject({ freezeStages: 3, backboneSha256: expect.stringMatching(/^[0-9a-f]{16}$/) });
+    expect(readFileSync(join(abl, 'ablation.md'), 'utf8')).toMatch(/its backbone started from `.*backbone\.safetensors` \(tiny pre-trained as a classifier, first 3 stage\(s\) frozen\)/);
+    for (const [name, t] of pre) expect(bytesOf(tensorsOf(join(abl, 'runs', 'student-s0', 'best.safetensors')).get(name)!)).toEqual(bytesOf(t));
+    const scratch = await kdet(...ab);
+    expect(scratch.code).toBe(2);
+    expect(scratch.err).toMatch(/was run with backboneSha256 "[0-9a-f]{16}", freezeStages 3, not backboneSha256 null, freezeStages null; use another --out/);
   }, 180_000);
 
   it.each([

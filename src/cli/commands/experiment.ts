@@ -17,6 +17,7 @@ import { didYouMean } from '../suggest.js';
 import { kdetScript, runKdetChild } from '../child-process.js';
 import { RANGE, studentMismatch } from '../validate.js';
 import { distillStudent } from './distill.js';
+import { readBackboneFile, type BackboneFile } from './pretrain.js';
 
 const flags = {
   teacher: { type: 'string', default: 'models/teacher.safetensors', help: 'teacher checkpoint' },
@@ -30,6 +31,8 @@ const flags = {
   'test-size': { type: 'int', default: 500, ...RANGE.atLeastOne, help: 'held-out scenes' },
   only: { type: 'string', default: '', help: 'comma list of variants to run (others are read from earlier runs)' },
   extended: { type: 'boolean', default: false, help: 'also the rows beyond the paper\'s ablation (soft-bounded, heads from the teacher, μ / γ / warm-up of the full method)' },
+  'backbone-from': { type: 'string', default: '', help: "start every run's student backbone from a backbone.safetensors of kdet pretrain (the paper's pre-trained students)" },
+  'freeze-stages': { type: 'int', default: 0, ...RANGE.nonNegative, help: "with --backbone-from: keep the student's first k backbone stages fixed" },
   'teacher-cache': { type: 'boolean', default: true, help: 'compute the teacher\'s features once per image for all runs (<out>/.teacher-cache, removed at the end; results are the same without)' },
   jobs: { type: 'int', default: 1, min: 1, max: 64, help: 'runs at once, each in its own process with KDET_THREADS split between them (results do not depend on it)' },
   run: { type: 'string', default: '', help: 'internal (used by --jobs): do the one run <variant>-s<seed> and exit' },
@@ -81,6 +84,7 @@ export async function experiment(argv: string[]): Promise<void> {
   if (!builtin) throw new UsageError(`kdet experiment ablation: runs on the built-in scenes; --teacher '${f.teacher}' was trained on ${describeData(teacherFile.meta.data)}`);
   const meta = { ...teacherFile.meta, data: builtin };
   const teacherBytes = teacherFile.bytes;
+  const backbone = await readBackboneFile('experiment ablation', f['backbone-from'], f['freeze-stages'], f.student, '--student');
   if (!f.aggregate) {
     for (const v of runVariant ? [runVariant] : ABLATION_VARIANTS.filter((x) => wanted.includes(x.name))) {
       const why = studentMismatch(f.student, meta.model, v.distill ? defaultDistillConfig(v.distill) : null);
@@ -92,10 +96,11 @@ export async function experiment(argv: string[]): Promise<void> {
   await useBackend(f.backend);
   const teacher = buildDetector(teacherFile);
   const teacherCache = f['teacher-cache'] ? join(f.out, '.teacher-cache') : null;
-  const teacherSha256 = createHash('sha256').update(teacherBytes).digest('hex').slice(0, 16);
-  const record: RunSetupRecord = { teacher: f.teacher, teacherSha256, student: f.student, steps, batch: f.batch, lr: f.lr, testLength };
+  const teacherSha256 = sha16(teacherBytes);
+  const backboneSetup = backbone ? { backboneSha256: sha16(backbone.bytes), freezeStages: backbone.freezeStages } : {};
+  const record: RunSetupRecord = { teacher: f.teacher, teacherSha256, student: f.student, steps, batch: f.batch, lr: f.lr, testLength, ...backboneSetup };
   const readResult = (dir: string, variant: Variant) => readRunResult(dir, record, variant.distill !== null);
-  const runSetup: RunSetup = { teacher, meta, steps, batch: f.batch, lr: f.lr, testLength, teacherPath: f.teacher, teacherSha256, student: f.student, teacherCache };
+  const runSetup: RunSetup = { teacher, meta, steps, batch: f.batch, lr: f.lr, testLength, teacherPath: f.teacher, teacherSha256, student: f.student, teacherCache, backbone, record };
   if (runVariant) {
     const seed = Number(run![2]);
     await runOne(runVariant, seed, runDir(runVariant.name, seed), runSetup);
@@ -139,7 +144,8 @@ export async function experiment(argv: string[]): Promise<void> {
   }
   const summary = summarise(results);
   const ran = invocations.map((i) => `${i.date}: \`${i.command}\` trained and evaluated ${i.runs} runs in ${i.minutes} min (--jobs ${i.jobs}, ${i.cores} cores, teacher cache ${i.teacherCache ? 'on' : 'off'}).`);
-  const setup = `Setup: teacher \`${f.teacher}\` (${meta.preset}), student preset \`${f.student}\`, ${meta.data.name} scenes ${meta.data.size}², ${steps} steps × batch ${f.batch}, lr ${f.lr}, evaluated on ${testLength} held-out scenes (the last step's model), up to ${seeds} seeds (0..${seeds - 1}; the table says how many finished per variant), backend ${f.backend}.${ran.length ? `\n\nRuns:\n${ran.map((r) => `- ${r}`).join('\n')}` : ''}`;
+  const start = backbone ? `, its backbone started from \`${backbone.path}\` (${backbone.meta.preset} pre-trained as a classifier${backbone.freezeStages ? `, first ${backbone.freezeStages} stage(s) frozen` : ''})` : ', from random weights';
+  const setup = `Setup: teacher \`${f.teacher}\` (${meta.preset}), student preset \`${f.student}\`${start}, ${meta.data.name} scenes ${meta.data.size}², ${steps} steps × batch ${f.batch}, lr ${f.lr}, evaluated on ${testLength} held-out scenes (the last step's model), up to ${seeds} seeds (0..${seeds - 1}; the table says how many finished per variant), backend ${f.backend}.${ran.length ? `\n\nRuns:\n${ran.map((r) => `- ${r}`).join('\n')}` : ''}`;
   const teacherRow = { map50: teacherMetrics.map50, cocoAP: teacherMetrics.cocoAP };
   await writeAtomic(join(f.out, 'ablation.md'), ablationMarkdown(summary, teacherRow, setup, results));
   await writeAtomic(join(f.out, 'ablation.svg'), ablationSvg(summary, teacherRow));
@@ -180,7 +186,14 @@ interface RunSetup {
   lr: number;
   testLength: number;
   teacherCache: string | null;
+  /** The pre-trained student backbone every run starts from, or null (random weights). */
+  backbone: BackboneFile | null;
+  /** What each run's result.json records, to be matched when it is reused. */
+  record: RunSetupRecord;
 }
+
+/** First 16 hex digits of a file's SHA-256: how runs recognise the same teacher or backbone. */
+const sha16 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex').slice(0, 16);
 
 /** One variant × seed, trained and evaluated in this process; writes <dir>/result.json last. */
 async function runOne(v: Variant, seed: number, dir: string, s: RunSetup): Promise<RunResult> {
@@ -190,9 +203,9 @@ async function runOne(v: Variant, seed: number, dir: string, s: RunSetup): Promi
     distill: v.distill ? defaultDistillConfig(v.distill) : null,
     steps: s.steps, batch: s.batch, lr: s.lr, evalEvery: 0, testLength: s.testLength, seed, out: dir,
     ...(s.teacherCache ? { teacherCache: s.teacherCache } : {}),
+    ...(s.backbone ? { backbone: s.backbone } : {}),
   });
-  const setup: RunSetupRecord = { teacher: s.teacherPath, teacherSha256: s.teacherSha256, student: s.student, steps: s.steps, batch: s.batch, lr: s.lr, testLength: s.testLength };
-  const res: RunResult = { variant: v.name, seed, map50: r.last!.map50, cocoAP: r.last!.cocoAP, seconds: r.seconds, stepSeconds: r.stepSeconds, setup };
+  const res: RunResult = { variant: v.name, seed, map50: r.last!.map50, cocoAP: r.last!.cocoAP, seconds: r.seconds, stepSeconds: r.stepSeconds, setup: s.record };
   await writeAtomic(join(dir, 'result.json'), JSON.stringify(res, null, 2) + '\n');
   console.log(`  mAP@0.5 ${res.map50.toFixed(4)}, COCO AP ${res.cocoAP.toFixed(4)}, ${res.stepSeconds.toFixed(3)} s/step`);
   return res;
@@ -254,14 +267,17 @@ async function readRunResult(dir: string, expected: RunSetupRecord, usesTeacher:
     return null;
   }
   const byContent = r.setup?.teacherSha256 !== undefined;
-  const compared = (Object.keys(expected) as (keyof RunSetupRecord)[]).filter((k) => {
+  // The backbone's keys are compared both ways: a run from a pre-trained backbone never serves a
+  // table of random starts, nor the other way round.
+  const keys = new Set([...Object.keys(expected), 'backboneSha256', 'freezeStages']) as Set<keyof RunSetupRecord>;
+  const compared = [...keys].filter((k) => {
     if (k === 'teacher') return usesTeacher && !byContent;
     if (k === 'teacherSha256') return usesTeacher && byContent;
     return true;
   });
   const differ = r.setup ? compared.filter((k) => r.setup![k] !== expected[k]) : [];
   if (differ.length) {
-    throw new UsageError(`kdet experiment ablation: ${file} was run with ${differ.map((k) => `${k} ${JSON.stringify(r.setup![k])}`).join(', ')}, not ${differ.map((k) => `${k} ${JSON.stringify(expected[k])}`).join(', ')}; use another --out or the same settings`);
+    throw new UsageError(`kdet experiment ablation: ${file} was run with ${differ.map((k) => `${k} ${JSON.stringify(r.setup![k] ?? null)}`).join(', ')}, not ${differ.map((k) => `${k} ${JSON.stringify(expected[k] ?? null)}`).join(', ')}; use another --out or the same settings`);
   }
   return r;
 }
