@@ -11,7 +11,7 @@ import { UsageError } from './args.js';
 /** The DistillConfig field each term flag of `kdet distill` sets. */
 export const TERM_FLAGS = {
   mu: 'mu', temperature: 'temperature', 'soft-t2': 'scaleSoftByT2', 'bg-weight': 'backgroundWeight', nu: 'nu', margin: 'margin', gamma: 'gamma', lambda: 'lambda',
-  soft: 'soft', regression: 'regression', 'reg-distance': 'regressionDistance', hint: 'hint', adapter: 'adapter', 'hint-norm': 'hintNorm', 'hint-reduction': 'hintReduction',
+  soft: 'soft', regression: 'regression', 'reg-distance': 'regressionDistance', hint: 'hint', 'feature-loss': 'featureLoss', 'cwd-tau': 'cwdTau', adapter: 'adapter', 'hint-norm': 'hintNorm', 'hint-reduction': 'hintReduction',
   'fine-grained': 'fineGrained', psi: 'psi', 'distill-warmup': 'warmupSteps', 'heads-from-teacher': 'headsFromTeacher', 'heads-lr-scale': 'headsLrScale', 'hint-first-steps': 'hintFirstSteps', 'distill-until': 'distillUntilStep',
 } as const satisfies Record<string, keyof DistillConfig>;
 

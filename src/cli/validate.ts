@@ -4,7 +4,7 @@
  * (the conditions the Distiller asserts when it is built, here in terms of flags and presets).
  */
 import type { FasterRCNNConfig } from '../detection/config.js';
-import type { DistillConfig } from '../distillation/config.js';
+import { featureLossProblem, type DistillConfig } from '../distillation/config.js';
 import { UsageError, type FlagSpec } from './args.js';
 import { modelConfig } from './presets.js';
 
@@ -68,5 +68,5 @@ export function distillConfigProblem(d: DistillConfig, steps: number, flag: (nam
   if (d.distillUntilStep > 0 && d.distillUntilStep >= steps) return `${flag('distillUntilStep')} ${d.distillUntilStep} is not below --steps ${steps}, so the terms would run throughout; give 0 for that`;
   if (d.distillUntilStep > 0 && d.distillUntilStep <= d.hintFirstSteps) return `${flag('distillUntilStep')} ${d.distillUntilStep} ends the distillation before ${flag('hintFirstSteps')} ${d.hintFirstSteps} does`;
   if (d.hintFirstSteps > 0 && d.hintFirstSteps >= steps) return `${flag('hintFirstSteps')} ${d.hintFirstSteps} is not below --steps ${steps}, so no step would train the detector's own losses`;
-  return null;
+  return featureLossProblem(d, flag);
 }

@@ -92,6 +92,23 @@ export const ABLATION_VARIANTS: readonly AblationVariant[] = [
   { name: 'full-until2250', description: 'full (the paper’s defaults) for the first 2250 steps, then the ground truth alone', distill: { distillUntilStep: 2250 } },
   { name: 'full-heads-lr0.2-nu0.05-until2250', description: 'full without adapter, ν 0.05, on the teacher’s heads at 0.2× the lr, for the first 2250 steps, then the ground truth alone', distill: { adapter: 'none', nu: 0.05, headsFromTeacher: true, headsLrScale: 0.2, distillUntilStep: 2250 } },
   { name: 'soft-heads-lr0.2-until2250', description: 'weighted soft CE on the teacher’s heads at 0.2× the lr for the first 2250 steps, then the ground truth alone', distill: { ...OFF, soft: true, headsFromTeacher: true, headsLrScale: 0.2, distillUntilStep: 2250 } },
+  // Later feature losses in the hint's place (src/distillation/feature-losses.ts), on the same
+  // adapted student feature (1×1 adapter) and the teacher's backbone output: PKD (Cao et al.
+  // 2022) imitates the per-channel standardised maps, so the teacher's feature magnitudes no
+  // longer set the term's scale; CWD (Shu et al. 2021) matches each channel's spatial softmax.
+  // Weights are mmrazor's for Faster R-CNN R101 → R50 with FPN (configs/distill/mmdet/pkd/
+  // pkd_fpn_faster-rcnn_r101_faster-rcnn_r50_2x_coco.py: PKDLoss loss_weight 6; configs/distill/
+  // mmdet/cwd/cwd_fpn_frcnn_r101_frcnn_r50_1x_coco.py: ChannelWiseDivergence tau 1, loss_weight
+  // 10), each there per FPN level (4 and 5 levels summed); here one level, the backbone output,
+  // at that per-level weight. γ is the weight; the logged term is still `hint`. Their pull at
+  // unit weight on a fresh student's backbone (seed 0, 2 batches of 4, the shipped teacher;
+  // gradient norm ÷ the hard CE's, as results/term-scales.md measures it): mean-L2 hint 7.9,
+  // PKD 4.5, CWD 0.67; so γ 6 puts PKD at ~27× the hard CE (the paper's hint at γ 0.5: ~4×),
+  // CWD at γ 10 ~7×. Not yet run.
+  { name: 'full-pkd', description: 'full, the hint replaced by PKD (Pearson-correlation imitation, 1×1 adapter, γ 6)', distill: { featureLoss: 'pkd', gamma: 6 } },
+  { name: 'full-cwd', description: 'full, the hint replaced by CWD (channel-wise spatial KL, τ 1, 1×1 adapter, γ 10)', distill: { featureLoss: 'cwd', cwdTau: 1, gamma: 10 } },
+  { name: 'soft-heads-pkd', description: 'weighted soft CE + PKD (1×1 adapter, γ 6), teacher’s heads as the start at 0.2× the lr', distill: { ...OFF, soft: true, headsFromTeacher: true, headsLrScale: 0.2, hint: true, featureLoss: 'pkd', adapter: '1x1', gamma: 6 } },
+  { name: 'soft-heads-cwd', description: 'weighted soft CE + CWD (τ 1, 1×1 adapter, γ 10), teacher’s heads as the start at 0.2× the lr', distill: { ...OFF, soft: true, headsFromTeacher: true, headsLrScale: 0.2, hint: true, featureLoss: 'cwd', cwdTau: 1, adapter: '1x1', gamma: 10 } },
 ];
 
 /** The pairs whose order the paper claims (better, worse). */

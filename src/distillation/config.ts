@@ -20,7 +20,7 @@ export interface DistillConfig {
   nu: number;
   /** m: margin of the bound. */
   margin: number;
-  /** γ: weight of the hint loss. */
+  /** γ: weight of the hint loss (of the feature term, whichever `featureLoss` it is). */
   gamma: number;
   /** Which terms are on (the ablation switches them). */
   soft: boolean;
@@ -31,7 +31,18 @@ export interface DistillConfig {
    * β (beyond the paper; its gradient per coordinate is capped at 1, L2's grows with the error).
    */
   regressionDistance: 'l2' | 'smooth-l1';
+  /** The feature term on (γ·L_hint, or PKD / CWD in its place: `featureLoss`). */
   hint: boolean;
+  /**
+   * The loss of the feature term, between the adapted student feature and the teacher's (beyond
+   * the paper, which has 'hint': the L2 / L1 of hintNorm and hintReduction). 'pkd': Cao et al.
+   * 2022, MSE of the per-channel standardised maps / 2; 'cwd': Shu et al. 2021, KL of the
+   * per-channel spatial softmaxes at temperature cwdTau (src/distillation/feature-losses.ts).
+   * Logged as `hint` whichever it is. hintNorm, hintReduction and fineGrained belong to 'hint'.
+   */
+  featureLoss: 'hint' | 'pkd' | 'cwd';
+  /** τ of CWD's spatial softmax (its loss carries τ²); featureLoss 'cwd' only. */
+  cwdTau: number;
   /** 1×1 adaptation layer (the paper's default), 3×3, or none (needs equal channel counts). */
   adapter: '1x1' | '3x3' | 'none';
   hintNorm: 'l2' | 'l1';
@@ -87,6 +98,8 @@ export function defaultDistillConfig(overrides: Partial<DistillConfig> = {}): Di
     regression: 'bounded',
     regressionDistance: 'l2',
     hint: true,
+    featureLoss: 'hint',
+    cwdTau: 1,
     adapter: '1x1',
     hintNorm: 'l2',
     hintReduction: 'mean',
@@ -99,4 +112,28 @@ export function defaultDistillConfig(overrides: Partial<DistillConfig> = {}): Di
     distillUntilStep: 0,
     ...overrides,
   };
+}
+
+/** The feature losses `featureLoss` may name. */
+export const FEATURE_LOSSES: readonly DistillConfig['featureLoss'][] = ['hint', 'pkd', 'cwd'];
+
+/**
+ * Why the feature-term settings cannot be used together, or null: an unknown featureLoss, a
+ * cwdTau that is not a finite number > 0 or is set for another loss, and the 'hint' loss's own
+ * options (hintNorm, hintReduction, fineGrained's mask) given to PKD or CWD, which have none.
+ * `flag` turns a config name into the option that sets it, for messages.
+ */
+export function featureLossProblem(d: DistillConfig, flag: (name: string) => string = (n) => n): string | null {
+  if (!FEATURE_LOSSES.includes(d.featureLoss)) return `${flag('featureLoss')} must be one of ${FEATURE_LOSSES.join(', ')}, got '${d.featureLoss}'`;
+  if (!(d.cwdTau > 0 && Number.isFinite(d.cwdTau))) return `${flag('cwdTau')} must be a finite number > 0, got ${d.cwdTau}`;
+  if (d.featureLoss !== 'cwd' && d.cwdTau !== 1) return `${flag('cwdTau')} ${d.cwdTau} applies to ${flag('featureLoss')} cwd, not ${d.featureLoss}`;
+  if (d.featureLoss !== 'hint') {
+    const hintOnly = [
+      d.hintNorm !== 'l2' && `${flag('hintNorm')} ${d.hintNorm}`,
+      d.hintReduction !== 'mean' && `${flag('hintReduction')} ${d.hintReduction}`,
+      d.fineGrained && flag('fineGrained'),
+    ].filter((x): x is string => typeof x === 'string');
+    if (hintOnly.length) return `${hintOnly.join(', ')} ${hintOnly.length > 1 ? 'apply' : 'applies'} to ${flag('featureLoss')} hint; ${d.featureLoss} has no such option`;
+  }
+  return null;
 }

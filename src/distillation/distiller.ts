@@ -11,7 +11,8 @@ import { kaimingNormal } from '../nn/init.js';
 import { Conv2d } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
 import type { Parameter } from '../nn/parameter.js';
-import type { DistillConfig } from './config.js';
+import { featureLossProblem, type DistillConfig } from './config.js';
+import { cwdLoss, pkdLoss } from './feature-losses.js';
 import { imitationMask } from './imitation-mask.js';
 import { distillClassification, distillRegression, hintLoss } from './losses.js';
 import { imageKey, weightsKey, type CacheStats, type TeacherFeatureStore } from './teacher-cache.js';
@@ -64,6 +65,8 @@ export class Distiller extends Module {
     check(Number.isInteger(config.hintFirstSteps) && config.hintFirstSteps >= 0, 'Distiller', () => `hintFirstSteps must be an integer ≥ 0, got ${config.hintFirstSteps}`);
     check(Number.isInteger(config.distillUntilStep) && config.distillUntilStep >= 0, 'Distiller', () => `distillUntilStep must be an integer ≥ 0, got ${config.distillUntilStep}`);
     check(config.distillUntilStep === 0 || config.distillUntilStep > config.hintFirstSteps, 'Distiller', () => `distillUntilStep ${config.distillUntilStep} ends the distillation before hintFirstSteps ${config.hintFirstSteps} does`);
+    const featureProblem = featureLossProblem(config);
+    check(featureProblem === null, 'Distiller', () => featureProblem!);
     checkCompatible(student, teacher);
     if (config.headsFromTeacher) for (const p of copyHeads(teacher, student)) p.lrScale = config.headsLrScale;
     this.addModule('student', student);
@@ -74,7 +77,8 @@ export class Distiller extends Module {
 
   /**
    * All loss terms of one batch, each already weighted, logged under its own name:
-   * rpnCls, rpnReg, roiCls, roiReg (each with its distillation part folded in), hint.
+   * rpnCls, rpnReg, roiCls, roiReg (each with its distillation part folded in), hint (the
+   * feature term, whichever featureLoss it is).
    */
   async losses(images: Tensor, targets: TargetBatch, rng: Rng, step: number): Promise<Record<string, Tensor>> {
     const cfg = this.config;
@@ -175,10 +179,15 @@ export class Distiller extends Module {
     return out;
   }
 
-  /** The unweighted hint loss between the adapted student features and the teacher's (masked near objects when fine-grained). */
+  /**
+   * The unweighted feature term between the adapted student features and the teacher's: the
+   * paper's hint (masked near objects when fine-grained), or PKD / CWD in its place.
+   */
   private hint(studentFeatures: Tensor, teacherFeatures: Tensor, targets: TargetBatch): Tensor {
     const cfg = this.config;
     const adapted = this.adapter.forward(studentFeatures);
+    if (cfg.featureLoss === 'pkd') return pkdLoss(adapted, teacherFeatures);
+    if (cfg.featureLoss === 'cwd') return cwdLoss(adapted, teacherFeatures, cfg.cwdTau);
     let mask: Tensor | null = null;
     if (cfg.fineGrained) {
       const [n, , fh, fw] = studentFeatures.shape as [number, number, number, number];

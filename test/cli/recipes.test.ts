@@ -54,6 +54,19 @@ describe('kdet distill --recipe', () => {
     expect(terms(s.out)).toEqual(recipeConfig('soft-heads', { headsFromTeacher: false, headsLrScale: 1 }));
   });
 
+  it('puts PKD or CWD in the hint’s place from the command line', async () => {
+    const r = await run('pkd', '--recipe', 'paper', '--feature-loss', 'pkd', '--gamma', '6');
+    expect(r.err).toBe('');
+    expect(terms(r.out)).toEqual(defaultDistillConfig({ featureLoss: 'pkd', gamma: 6 }));
+    const c = await run('cwd', '--recipe', 'paper', '--feature-loss', 'cwd', '--cwd-tau', '2');
+    expect(c.code).toBe(0);
+    expect(terms(c.out)).toMatchObject({ featureLoss: 'cwd', cwdTau: 2, hint: true });
+    const bad = await run('cwd-bad', '--recipe', 'paper', '--cwd-tau', '2');
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/^kdet distill: --cwd-tau 2 applies to --feature-loss cwd, not hint$/);
+    expect(existsSync(join(dir, 'cwd-bad'))).toBe(false);
+  });
+
   it('refuses unknown recipes and contradictory flags in one line, before any work', async () => {
     const a = await run('bad1', '--recipe', 'papr');
     expect(a.code).toBe(2);

@@ -2,7 +2,7 @@ import { Rng } from '../../engine/random.js';
 import type { FasterRCNNConfig } from '../../detection/config.js';
 import { FasterRCNN } from '../../detection/faster-rcnn.js';
 import { defaultTrainerConfig } from '../../detection/trainer.js';
-import type { DistillConfig } from '../../distillation/config.js';
+import { FEATURE_LOSSES, type DistillConfig } from '../../distillation/config.js';
 import { DEFAULT_RECIPE, RECIPE_NAMES, RECIPES } from '../../distillation/recipes.js';
 import { Distiller } from '../../distillation/distiller.js';
 import { parseArgs, usage, UsageError, type FlagSpec } from '../args.js';
@@ -47,6 +47,8 @@ export const distillFlags = {
   'reg-distance': { type: 'string', choices: ['l2', 'smooth-l1'], help: "distance in the teacher regression term (l2: the paper's; smooth-l1: capped gradient, beyond the paper) (default: the recipe's)" },
   hint: { type: 'boolean', help: "hint learning (default: the recipe's)" },
   adapter: { type: 'string', choices: ['1x1', '3x3', 'none'], help: "adaptation layer (default: the recipe's)" },
+  'feature-loss': { type: 'string', choices: FEATURE_LOSSES, help: "what the feature term (weight γ, needs --hint) measures: hint = the paper's L2/L1 distance, pkd = PKD (Cao et al. 2022: per-channel standardised maps), cwd = CWD (Shu et al. 2021: per-channel spatial softmax, KL) (default: the recipe's)" },
+  'cwd-tau': { type: 'number', ...RANGE.positive, help: "τ of --feature-loss cwd (default: the recipe's)" },
   'hint-norm': { type: 'string', choices: ['l2', 'l1'], help: "hint distance (default: the recipe's)" },
   'hint-reduction': { type: 'string', choices: ['mean', 'sum-per-image'], help: "hint normalisation (default: the recipe's)" },
   'fine-grained': { type: 'boolean', help: "fine-grained imitation mask (Wang et al. 2019) (default: the recipe's)" },
