@@ -111,6 +111,16 @@ export const ABLATION_VARIANTS: readonly AblationVariant[] = [
   { name: 'soft-heads-cwd', description: 'weighted soft CE + CWD (τ 1, 1×1 adapter, γ 10), teacher’s heads as the start at 0.2× the lr', distill: { ...OFF, soft: true, headsFromTeacher: true, headsLrScale: 0.2, hint: true, featureLoss: 'cwd', cwdTau: 1, adapter: '1x1', gamma: 10 } },
 ];
 
+/**
+ * Named sets of rows for `kdet experiment ablation --rows <set>`. `faithful` is the paper's Table 4
+ * in the setting the paper had (pre-trained students, trained to convergence; the run supplies the
+ * backbone and the length): its rows, the best recipe found so far (soft CE on the teacher's heads)
+ * and the two later feature losses in the hint's place.
+ */
+export const ABLATION_ROW_SETS: Readonly<Record<string, readonly string[]>> = {
+  faithful: ['student', 'soft-unweighted', 'soft-weighted', 'reg-l2', 'reg-bounded', 'hint-no-adapt', 'hint-adapt', 'full', 'soft-heads-lr0.2', 'full-pkd', 'full-cwd'],
+};
+
 /** The pairs whose order the paper claims (better, worse). */
 export const PAPER_DIRECTIONS: readonly [string, string, string][] = [
   ['soft-weighted', 'soft-unweighted', 'weighted soft CE > unweighted'],

@@ -1,5 +1,7 @@
 import { expect, it } from 'vitest';
-import { ABLATION_VARIANTS, ablationMarkdown, pairedDifferences, summarise, type RunResult } from '../../src/distillation/ablation.js';
+import { ABLATION_ROW_SETS, ABLATION_VARIANTS, ablationMarkdown, pairedDifferences, summarise, type RunResult } from '../../src/distillation/ablation.js';
+import { defaultDistillConfig } from '../../src/distillation/config.js';
+import { DEFAULT_RECIPE, recipeConfig } from '../../src/distillation/recipes.js';
 
 const run = (variant: string, seed: number, map50: number): RunResult => ({ variant, seed, map50, cocoAP: map50 / 2, seconds: 1, stepSeconds: 0.5 });
 
@@ -28,6 +30,15 @@ it('every ablation variant has a unique name, and the beyond-the-paper rows star
   expect(ABLATION_VARIANTS.filter((v) => v.paper).map((v) => v.name)).toEqual(['student', 'soft-unweighted', 'soft-weighted', 'reg-l2', 'reg-bounded', 'hint-no-adapt', 'hint-adapt', 'full', 'full-fine-grained']);
   expect(ABLATION_VARIANTS.find((v) => v.name === 'heads-only')!.distill).toMatchObject({ soft: false, regression: 'none', hint: false, headsFromTeacher: true });
   expect(ABLATION_VARIANTS.find((v) => v.name === 'full-teacher-heads')!.distill).toMatchObject({ adapter: 'none', headsFromTeacher: true });
+});
+
+it('the named row sets list known rows, and the faithful set is the paper’s Table 4 plus the recipe and the later feature losses', () => {
+  const names = new Set(ABLATION_VARIANTS.map((v) => v.name));
+  for (const rows of Object.values(ABLATION_ROW_SETS)) for (const r of rows) expect(names.has(r)).toBe(true);
+  const paperRows = ABLATION_VARIANTS.filter((v) => v.paper && !v.distill?.fineGrained).map((v) => v.name);
+  expect(ABLATION_ROW_SETS.faithful).toEqual([...paperRows, 'soft-heads-lr0.2', 'full-pkd', 'full-cwd']);
+  // The recipe row is what kdet distill runs by default.
+  expect(defaultDistillConfig(ABLATION_VARIANTS.find((v) => v.name === 'soft-heads-lr0.2')!.distill!)).toEqual(recipeConfig(DEFAULT_RECIPE));
 });
 
 it('compares the paper’s directions paired by seed, over the seeds both variants ran', () => {

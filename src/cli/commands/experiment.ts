@@ -4,7 +4,7 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { evaluateDetector } from '../../detection/evaluate.js';
-import { ABLATION_VARIANTS, ablationMarkdown, ablationSvg, summarise, type RunResult, type RunSetupRecord } from '../../distillation/ablation.js';
+import { ABLATION_ROW_SETS, ABLATION_VARIANTS, ablationMarkdown, ablationSvg, summarise, type RunResult, type RunSetupRecord } from '../../distillation/ablation.js';
 import { defaultDistillConfig } from '../../distillation/config.js';
 import { parseArgs, usage, UsageError, type FlagSpec } from '../args.js';
 import { BACKEND_NAMES, useBackend } from '../backend.js';
@@ -29,6 +29,7 @@ const flags = {
   lr: { type: 'number', default: 0.1, ...RANGE.positive, help: 'peak learning rate' },
   seeds: { type: 'int', default: 3, min: 1, max: 100, help: 'seeds per variant' },
   'test-size': { type: 'int', default: 500, ...RANGE.atLeastOne, help: 'held-out scenes' },
+  rows: { type: 'string', default: '', choices: ['', ...Object.keys(ABLATION_ROW_SETS)], help: "a named set of rows: faithful = the paper's Table 4 rows, the soft-heads recipe, PKD and CWD (give the pre-trained backbone with --backbone-from)" },
   only: { type: 'string', default: '', help: 'comma list of variants to run (others are read from earlier runs)' },
   extended: { type: 'boolean', default: false, help: 'also the rows beyond the paper\'s ablation (soft-bounded, heads from the teacher, μ / γ / warm-up of the full method)' },
   'backbone-from': { type: 'string', default: '', help: "start every run's student backbone from a backbone.safetensors of kdet pretrain (the paper's pre-trained students)" },
@@ -65,7 +66,8 @@ export async function experiment(argv: string[]): Promise<void> {
   const testLength = f.quick ? 40 : f['test-size'];
   // A row that stops its terms at step k is a different row only when the run is longer than k.
   const stopsTooLate = (v: Variant) => (v.distill?.distillUntilStep ?? 0) >= steps;
-  const wanted = f.only ? f.only.split(',') : f.quick ? QUICK_VARIANTS : ABLATION_VARIANTS.filter((v) => (f.extended || v.paper) && !stopsTooLate(v)).map((v) => v.name);
+  if (f.rows && f.only) throw new UsageError('kdet experiment ablation: give --rows or --only, not both');
+  const wanted = f.rows ? [...ABLATION_ROW_SETS[f.rows]!] : f.only ? f.only.split(',') : f.quick ? QUICK_VARIANTS : ABLATION_VARIANTS.filter((v) => (f.extended || v.paper) && !stopsTooLate(v)).map((v) => v.name);
   for (const w of wanted) {
     const v = ABLATION_VARIANTS.find((x) => x.name === w);
     if (!v) throw new UsageError(`kdet experiment ablation: --only: unknown variant '${w}'${didYouMean(w, ABLATION_VARIANTS.map((x) => x.name), (c) => `'${c}'`) || ` (known: ${ABLATION_VARIANTS.map((x) => x.name).join(', ')})`}`);
