@@ -4,6 +4,7 @@
 export * from './memory';
 export * from './gemm';
 export * from './conv';
+export * from './depthwise';
 export * from './elementwise';
 export * from './reduce';
 export * from './layout';

@@ -26,16 +26,18 @@ def timeit(fn, budget):
 
 
 def conv_case(c):
+    # "groups" is optional (bench/depthwise.ts sets it to the channel count); 1 elsewhere.
+    groups = c.get("groups", 1)
     x = torch.randn(c["n"], c["cIn"], c["h"], c["w"])
-    w = torch.randn(c["cOut"], c["cIn"], c["k"], c["k"])
+    w = torch.randn(c["cOut"], c["cIn"] // groups, c["k"], c["k"])
     stride, pad = [c["stride"]] * 2, [c["pad"]] * 2
-    y = F.conv2d(x, w, stride=stride, padding=pad)
+    y = F.conv2d(x, w, stride=stride, padding=pad, groups=groups)
     dy = torch.randn_like(y)
     if c["kind"] == "conv2d":
-        return lambda: F.conv2d(x, w, stride=stride, padding=pad)
+        return lambda: F.conv2d(x, w, stride=stride, padding=pad, groups=groups)
     mask = [True, False, False] if c["kind"] == "conv2dGradInput" else [False, True, False]
     return lambda: torch.ops.aten.convolution_backward(
-        dy, x, w, None, stride, pad, [1, 1], False, [0, 0], 1, mask)
+        dy, x, w, None, stride, pad, [1, 1], False, [0, 0], groups, mask)
 
 
 def matmul_case(c):

@@ -136,6 +136,9 @@ for (const [m, k, n, ta, tb, batch] of [[S(1000, 70), S(700, 50), S(900, 60), fa
 const convs: [string, Conv2dParams][] = [
   ['conv 3×3 pad 1', { n: 2, cIn: S(32, 4), h: S(28, 9), w: S(28, 9), cOut: S(48, 6), kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1, dilationH: 1, dilationW: 1, groups: 1, outH: S(28, 9), outW: S(28, 9) }],
   ['conv 3×3 stride 2, groups 4', { n: 2, cIn: 16, h: S(30, 10), w: S(30, 10), cOut: 32, kh: 3, kw: 3, strideH: 2, strideW: 2, padH: 1, padW: 1, dilationH: 1, dilationW: 1, groups: 4, outH: S(15, 5), outW: S(15, 5) }],
+  // Depthwise (shaders/depthwise.wgsl): the filter gradient's workgroup reduction at 256 and 64 lanes.
+  ['depthwise 3×3 pad 1', { n: 2, cIn: S(72, 6), h: S(40, 9), w: S(40, 11), cOut: S(72, 6), kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1, dilationH: 1, dilationW: 1, groups: S(72, 6), outH: S(40, 9), outW: S(40, 11) }],
+  ['depthwise 5×5 stride 2, multiplier 2', { n: 2, cIn: S(24, 3), h: S(20, 9), w: S(20, 9), cOut: S(48, 6), kh: 5, kw: 5, strideH: 2, strideW: 2, padH: 2, padW: 2, dilationH: 1, dilationW: 1, groups: S(24, 3), outH: S(10, 5), outW: S(10, 5) }],
 ];
 for (const [name, p] of convs) {
   const x = randf(p.n * p.cIn * p.h * p.w);

@@ -66,6 +66,7 @@ const CONVS: [string, Conv2dParams][] = [
   ['1×1 64→48 batch 3', conv(3, 64, 7, 5, 48, 1)],
   ['grouped 12→18, 3 groups, 5×5 dilated', conv(1, 12, 15, 14, 18, 5, 1, 4, 3, 2)],
   ['depthwise 8 groups stride 2', conv(2, 8, 10, 9, 8, 3, 2, 1, 8)],
+  ['depthwise multiplier 2, 5×5 dilated', conv(2, 6, 13, 11, 12, 5, 1, 4, 6, 2)],
   ['tiny 1→1 on 3×3', conv(1, 1, 3, 3, 1, 3, 1, 1)],
   ['odd 5→3 on 1×7', conv(3, 5, 1, 7, 3, 1)],
 ];

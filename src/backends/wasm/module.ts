@@ -82,6 +82,12 @@ export interface KdetWasmExports {
   ): void;
   conv2dGradInputTransposed(params: number): number;
   conv2dGradFilterIsTransposed(params: number): number;
+
+  // Depthwise convolution (assembly/depthwise.ts): ranges of input planes (channels for the filter gradient).
+  depthwiseScratchBytes(kind: number, params: number): number;
+  depthwiseForward(x: number, w: number, bias: number, y: number, params: number, scratch: number, start: number, end: number): void;
+  depthwiseGradInput(dy: number, w: number, dx: number, params: number, scratch: number, start: number, end: number): void;
+  depthwiseGradFilter(x: number, dy: number, dw: number, params: number, scratch: number, start: number, end: number): void;
 }
 
 /** Kernels every build must export (the GEMM/conv ones are checked when called). */
@@ -90,7 +96,8 @@ const REQUIRED: readonly (keyof KdetWasmExports)[] = [
   'reduceSum', 'reduceMax', 'reduceMin', 'argReduce', 'softmax', 'copyStrided', 'transpose2d', 'copyRows', 'gather',
   'scatterAdd', 'maxPool2dForward', 'maxPool2dBackward', 'roiAlignForward', 'roiAlignBackward', 'roiPoolForward',
   'roiPoolBackward', 'boxIouPrepare', 'boxIou', 'nms', 'matmulSplit', 'conv2dForwardSplit', 'conv2dGradInputSplit',
-  'conv2dGradFilterSplit', 'conv2dGradInputTransposed', 'conv2dGradFilterIsTransposed',
+  'conv2dGradFilterSplit', 'conv2dGradInputTransposed', 'conv2dGradFilterIsTransposed', 'depthwiseScratchBytes',
+  'depthwiseForward', 'depthwiseGradInput', 'depthwiseGradFilter',
 ];
 
 /**

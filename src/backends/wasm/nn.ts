@@ -1,11 +1,14 @@
 import type { Conv2dParams, MatmulParams, Pool2dParams } from '../../engine/backend.js';
+import { isDepthwise } from '../../engine/depthwise.js';
 import { KdetError } from '../../engine/errors.js';
 import type { WasmContext } from './context.js';
+import * as depthwise from './depthwise.js';
 import type { WasmBuffer } from './memory.js';
 import type { KdetWasmExports } from './module.js';
 import { MIN_MACS_PER_PART, parts2d, partsFor, ranges, runRanges, split2d } from './split.js';
 
-// GEMM and convolution are implemented in assembly/gemm.ts and assembly/conv.ts; these wrappers
+// GEMM and convolution are implemented in assembly/gemm.ts and assembly/conv.ts (depthwise
+// convolutions in assembly/depthwise.ts, through ./depthwise.ts); these wrappers
 // marshal buffers, parameters and scratch, and split large calls over the thread pool (split.ts):
 // every thread gets its own scratch and every part writes a disjoint block of the output.
 
@@ -73,6 +76,7 @@ function runConv(ctx: WasmContext, name: 'conv2dForwardSplit' | 'conv2dGradInput
 }
 
 export function conv2d(ctx: WasmContext, x: unknown, w: unknown, bias: unknown | null, p: Conv2dParams): WasmBuffer {
+  if (isDepthwise(p)) return depthwise.conv2d(ctx, x, w, bias, p);
   const scratchBytes = kernel(ctx, 'conv2d', 'conv2dScratchBytes');
   const px = ctx.ptr('conv2d', 'x', x, inputSize(p));
   const pw = ctx.ptr('conv2d', 'w', w, filterSize(p));
@@ -90,6 +94,7 @@ export function conv2d(ctx: WasmContext, x: unknown, w: unknown, bias: unknown |
 }
 
 export function conv2dGradInput(ctx: WasmContext, dy: unknown, w: unknown, p: Conv2dParams): WasmBuffer {
+  if (isDepthwise(p)) return depthwise.conv2dGradInput(ctx, dy, w, p);
   const scratchBytes = kernel(ctx, 'conv2dGradInput', 'conv2dScratchBytes');
   const pdy = ctx.ptr('conv2dGradInput', 'dy', dy, outputSize(p));
   const pw = ctx.ptr('conv2dGradInput', 'w', w, filterSize(p));
@@ -107,6 +112,7 @@ export function conv2dGradInput(ctx: WasmContext, dy: unknown, w: unknown, p: Co
 }
 
 export function conv2dGradFilter(ctx: WasmContext, x: unknown, dy: unknown, p: Conv2dParams): WasmBuffer {
+  if (isDepthwise(p)) return depthwise.conv2dGradFilter(ctx, x, dy, p);
   const scratchBytes = kernel(ctx, 'conv2dGradFilter', 'conv2dScratchBytes');
   const px = ctx.ptr('conv2dGradFilter', 'x', x, inputSize(p));
   const pdy = ctx.ptr('conv2dGradFilter', 'dy', dy, outputSize(p));

@@ -2,12 +2,14 @@ import type {
   Backend, BinaryOp, Conv2dParams, MatmulParams, Pool2dParams, ReduceOp, RoiParams, SgdParams, UnaryOp,
 } from '../../engine/backend.js';
 import type { DataArray, DType } from '../../engine/dtype.js';
+import { isDepthwise } from '../../engine/depthwise.js';
 import { KdetError } from '../../engine/errors.js';
 import type { Shape } from '../../engine/shape.js';
 import type { GpuBuffer, GpuContext } from './context.js';
 import * as ew from './kernels/elementwise.js';
 import * as gemm from './kernels/gemm.js';
 import * as det from './kernels/detection.js';
+import * as depthwise from './kernels/depthwise.js';
 import * as layout from './kernels/layout.js';
 import * as optim from './kernels/optim.js';
 import * as pool from './kernels/pool2d.js';
@@ -128,13 +130,13 @@ export class WebGPUBackend implements Backend<GpuBuffer> {
     return gemm.matmul(this.ctx, a, b, p);
   }
   conv2d(x: GpuBuffer, w: GpuBuffer, bias: GpuBuffer | null, p: Conv2dParams): GpuBuffer {
-    return gemm.conv2d(this.ctx, x, w, bias, p);
+    return isDepthwise(p) ? depthwise.conv2d(this.ctx, x, w, bias, p) : gemm.conv2d(this.ctx, x, w, bias, p);
   }
   conv2dGradInput(dy: GpuBuffer, w: GpuBuffer, p: Conv2dParams): GpuBuffer {
-    return gemm.conv2dGradInput(this.ctx, dy, w, p);
+    return isDepthwise(p) ? depthwise.conv2dGradInput(this.ctx, dy, w, p) : gemm.conv2dGradInput(this.ctx, dy, w, p);
   }
   conv2dGradFilter(x: GpuBuffer, dy: GpuBuffer, p: Conv2dParams): GpuBuffer {
-    return gemm.conv2dGradFilter(this.ctx, x, dy, p);
+    return isDepthwise(p) ? depthwise.conv2dGradFilter(this.ctx, x, dy, p) : gemm.conv2dGradFilter(this.ctx, x, dy, p);
   }
   maxPool2d(x: GpuBuffer, p: Pool2dParams): { out: GpuBuffer; argmax: GpuBuffer } {
     return pool.maxPool2d(this.ctx, x, p);

@@ -16,6 +16,7 @@ const MODULES = {
   softmax: ['common', 'softmax'],
   matmul: ['common', 'matmul', 'gemm'],
   conv: ['common', 'conv', 'gemm'],
+  depthwise: ['common', 'depthwise'],
   pool2d: ['common', 'pool2d'],
   roi_align: ['common', 'roi_align'],
   roi_pool: ['common', 'roi_pool'],
