@@ -1,13 +1,12 @@
 import { open, readdir, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
-import { tensor } from '../../engine/ops/creation.js';
 import { drawBoxes, savePng, upscale } from '../../data/draw.js';
-import { decodeImage, isJpeg, isPng, resizeChw, rgbToChw, type RgbImage } from '../../data/image.js';
+import { decodeImage, isJpeg, isPng, rgbToChw, type RgbImage } from '../../data/image.js';
 import type { Detections, FasterRCNN } from '../../detection/faster-rcnn.js';
 import { parseArgs, usage, UsageError, type FlagSpec } from '../args.js';
 import { BACKEND_NAMES, useBackend } from '../backend.js';
 import { prepareOutDir, prepareOutFile, readBytes, writeAtomic, writeFailed } from '../files.js';
-import { buildDetector, builtinData, readDetectorFile, type DetectorCheckpointMeta } from '../load-model.js';
+import { buildDetector, readDetectorFile } from '../load-model.js';
 import { RANGE } from '../validate.js';
 
 /** Largest drawing (64 Mpx of RGB is 192 MB). */
@@ -54,13 +53,15 @@ export async function detectCommand(argv: string[]): Promise<void> {
   if (f.json) await prepareOutFile('--json', f.json);
   const outputs = single ? [out] : uniqueNames(files).map((n) => join(out, `${n}.png`));
   await useBackend(f.backend);
-  const model = buildDetector(file);
+  // Any image size, aspect ratio kept: a model trained on the square built-in scenes gets the
+  // transform eval, distill and the browser example give it (anySizeTransform), not a stretch.
+  const model = buildDetector(file, { anySize: true });
   const records: ImageRecord[] = [];
   try {
     for (let k = 0; k < files.length; k++) {
       const path = files[k]!;
       const img = decodeImage(await readBytes(path, 'image'), path);
-      const det = await detectOne(model, file.meta, img);
+      const det = await detectOne(model, img);
       const keep = Array.from(det.scores).findIndex((s) => s < f.threshold);
       const n = keep < 0 ? det.scores.length : keep;
       const record: ImageRecord = { file: path, width: img.width, height: img.height, detections: [] };
@@ -83,21 +84,9 @@ export async function detectCommand(argv: string[]): Promise<void> {
   }
 }
 
-/**
- * A model with an input transform takes the image as it is and answers in its pixels. One trained
- * on the built-in square scenes (no transform) sees the image stretched to its square, as it was
- * trained, and its boxes are scaled back.
- */
-async function detectOne(model: FasterRCNN, meta: DetectorCheckpointMeta, img: RgbImage): Promise<Detections> {
-  const chw = rgbToChw(img);
-  if (meta.model.transform) return (await model.detectImages([{ image: chw, height: img.height, width: img.width }]))[0]!;
-  const size = builtinData(meta)!.size;
-  const images = tensor(resizeChw(chw, 3, img.height, img.width, size, size), [1, 3, size, size]);
-  const [det] = await model.detect(images);
-  images.dispose();
-  const sx = img.width / size;
-  const sy = img.height / size;
-  return { ...det!, boxes: Float32Array.from(det!.boxes, (v, i) => v * (i % 2 === 0 ? sx : sy)) };
+/** The model's detections on one image, in the image's own pixels (its transform resizes and maps back). */
+async function detectOne(model: FasterRCNN, img: RgbImage): Promise<Detections> {
+  return (await model.detectImages([{ image: rgbToChw(img), height: img.height, width: img.width }]))[0]!;
 }
 
 async function draw(img: RgbImage, det: Detections, classNames: readonly string[], threshold: number, zoomFlag: number, out: string): Promise<void> {
