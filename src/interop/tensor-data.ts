@@ -75,8 +75,10 @@ export function gatherTensor(t: PyTensor, record: Uint8Array, name: string): Pth
   const view = new DataView(record.buffer, record.byteOffset, record.byteLength);
   const read = reader(t.storage.dtype, view, name);
   if (t.numel > 0 && t.storage.dtype === 'float32' && LITTLE_ENDIAN && contiguous(t)) {
-    // Most of a state_dict: one copy of the bytes (slice also realigns them to 4).
-    return new Float32Array(record.slice(t.offset * 4, (t.offset + t.numel) * 4).buffer);
+    // Most of a state_dict: one copy of the bytes into a buffer of their own (aligned to 4).
+    // Not record.slice: on a Node Buffer (what readFileSync returns) slice is a view into a
+    // shared pool, and its .buffer is that whole pool.
+    return new Float32Array(new Uint8Array(record.subarray(t.offset * 4, (t.offset + t.numel) * 4)).buffer);
   }
   const out = allocFor(t.storage.dtype, t.numel);
   if (t.numel === 0) return out;

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SyntheticShapes } from '../../src/data/shapes.js';
 import { chwToRgb, encodePng } from '../../src/data/image.js';
+import { readPth } from '../../src/interop/pth.js';
+import { decodeSafetensors } from '../../src/nn/safetensors.js';
 import { kdet } from './run-cli.js';
 
 
@@ -71,6 +73,14 @@ describe('kdet end to end on a tiny model', () => {
     const x = await kdet('export', '--torchvision', '--checkpoint', ckpt, '--out', join(dir, 'x'), '--images', '2');
     expect(x.code).toBe(0);
     expect(existsSync(join(dir, 'x', 'model.safetensors'))).toBe(true);
+    // The .pth twin holds the same tensors under the same names (what torch.load returns).
+    const st = decodeSafetensors(readFileSync(join(dir, 'x', 'model.safetensors'))).tensors;
+    const pth = readPth(readFileSync(join(dir, 'x', 'model.pth')), 'model.pth');
+    expect([...pth.keys()]).toEqual([...st.keys()]);
+    for (const [name, t] of st) {
+      expect(pth.get(name)!.shape).toEqual(t.shape);
+      expect(Array.from(pth.get(name)!.data)).toEqual(Array.from(t.data));
+    }
 
     const png = join(dir, 'scene.png');
     const sample = new SyntheticShapes({ length: 1, height: 64, width: 64, split: 'test' }).get(0);

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { tensor } from '../../engine/ops/creation.js';
 import { exportTorchvision } from '../../detection/torchvision.js';
 import { encodeSafetensors } from '../../nn/safetensors.js';
+import { writePth } from '../../interop/pth.js';
 import { saveCheckpoint } from '../../nn/checkpoint.js';
 import { evaluateDetector } from '../../detection/evaluate.js';
 import { parseArgs, usage, UsageError, type FlagSpec } from '../args.js';
@@ -13,7 +14,7 @@ import { openCheckpointEvalData } from '../held-out.js';
 import { openDataSet } from '../presets.js';
 
 const flags = {
-  torchvision: { type: 'boolean', default: false, help: 'write torchvision FasterRCNN names and layouts into <out>/model.safetensors' },
+  torchvision: { type: 'boolean', default: false, help: 'write torchvision FasterRCNN names and layouts into <out>/model.safetensors and <out>/model.pth (what torch.save writes; torch.load reads it)' },
   half: { type: 'boolean', default: false, help: 'write a kdet checkpoint with float16 weights to the file <out> (compact shipped models)' },
   checkpoint: { type: 'string', default: '', help: 'detector checkpoint' },
   out: { type: 'string', default: 'export', help: 'output folder' },
@@ -51,7 +52,8 @@ export async function exportCommand(argv: string[]): Promise<void> {
   }
   const weights = await exportTorchvision(model);
   await writeAtomic(join(f.out, 'model.safetensors'), encodeSafetensors(weights, { format: 'pt', kdet_config: JSON.stringify(meta.model) }));
-  console.log(`wrote ${join(f.out, 'model.safetensors')} (${weights.size} tensors, torchvision names)`);
+  await writeAtomic(join(f.out, 'model.pth'), writePth(weights));
+  console.log(`wrote ${join(f.out, 'model.safetensors')} and model.pth (${weights.size} tensors, torchvision names)`);
   if (f.images > 0) {
     const builtin = builtinData(meta);
     if (!builtin) throw new UsageError(`kdet export: --images draws the built-in test scenes; ${f.checkpoint} was trained on ${describeData(meta.data)}`);
