@@ -1,0 +1,111 @@
+import type { Backend } from '../engine/backend.js';
+import { tensor } from '../engine/ops/creation.js';
+import type { Rng } from '../engine/random.js';
+import { scope } from '../engine/scope.js';
+import { noGrad } from '../engine/tape.js';
+import { Module } from '../nn/module.js';
+import type { BackboneWithFPN } from '../models/backbone-with-fpn.js';
+import { mobilenetV3LargeFpnBackbone } from '../models/mobilenetv3.js';
+import { resnetFpnBackbone } from '../models/resnet.js';
+import type { NormKind } from '../models/conv-norm-act.js';
+import { MultiLevelAnchorGenerator } from './anchors-multilevel.js';
+import { TvRoIHeads } from './tv-box-head.js';
+import { TV_PRESETS, type TvPreset, type TvPresetName } from './tv-presets.js';
+import { TvRegionProposalNetwork } from './tv-rpn.js';
+import { TvRPNHead } from './tv-rpn-head.js';
+import { DetectionTransform, type ImageInput, type TransformDetections } from './transform.js';
+
+export interface TvFasterRCNNOptions {
+  /** GeneralizedRCNNTransform's sizes; default the preset's (800/1333, or 320/640). */
+  minSize?: number;
+  maxSize?: number;
+  /** ImageNet's by default, as torchvision. */
+  imageMean?: readonly number[];
+  imageStd?: readonly number[];
+  backend?: Backend;
+}
+
+/**
+ * torchvision 0.14's FasterRCNN (GeneralizedRCNN) for inference, from kdet's parts under
+ * torchvision's names: `backbone` (BackboneWithFPN), `rpn` (head `rpn.head.…`, anchors, proposal
+ * filtering) and `roi_heads` (MultiScaleRoIAlign, `box_head`, `box_predictor`, postprocessing),
+ * with the input transform (resize, normalise, pad to 32) outside the parameters. A torchvision
+ * state_dict loads by name (num_batches_tracked included).
+ */
+export class TvFasterRCNN extends Module {
+  readonly backbone: BackboneWithFPN;
+  readonly rpn: TvRegionProposalNetwork;
+  readonly roiHeads: TvRoIHeads;
+  readonly transform: DetectionTransform;
+
+  constructor(backbone: BackboneWithFPN, readonly numClasses: number, readonly preset: TvPreset, rng: Rng, opts: TvFasterRCNNOptions = {}) {
+    super();
+    const channels = backbone.outChannels;
+    this.backbone = this.addModule('backbone', backbone);
+    const anchors = new MultiLevelAnchorGenerator(preset.anchorSizes, preset.aspectRatios);
+    const head = new TvRPNHead(channels, anchors.numAnchorsPerLocation()[0]!, rng, { backend: opts.backend });
+    this.rpn = this.addModule('rpn', new TvRegionProposalNetwork(anchors, head, preset.rpn));
+    this.roiHeads = this.addModule(
+      'roi_heads',
+      new TvRoIHeads(channels, numClasses, rng, {
+        featmapNames: preset.featmapNames,
+        outputSize: preset.roiOutputSize,
+        samplingRatio: preset.samplingRatio,
+        representationSize: preset.representationSize,
+        config: preset.box,
+        backend: opts.backend,
+      }),
+    );
+    this.transform = new DetectionTransform({
+      minSize: opts.minSize ?? preset.minSize,
+      maxSize: opts.maxSize ?? preset.maxSize,
+      sizeDivisible: 32,
+      mean: opts.imageMean ?? [0.485, 0.456, 0.406],
+      std: opts.imageStd ?? [0.229, 0.224, 0.225],
+    });
+  }
+
+  /**
+   * Eval-mode GeneralizedRCNN.forward: images (CHW in [0, 1], any sizes) → detections per image,
+   * boxes in each image's own pixels, labels 1..numClasses−1 (0 is background). The model must
+   * be in eval mode (batch norm statistics, test-time top-n), as torchvision's forward without
+   * targets requires.
+   */
+  async detect(images: readonly ImageInput[]): Promise<TransformDetections[]> {
+    if (this.training) throw new Error('kdet.TvFasterRCNN.detect: call eval() first (training needs targets)');
+    const backend = this.rpn.head.clsLogits.weight.value.backend;
+    return noGrad(() =>
+      scope(async () => {
+        const t = this.transform.batch(images, undefined, { normalise: true });
+        const features = this.backbone.forward(tensor(t.images, t.shape, { backend }));
+        const props = await this.rpn.propose(features, [t.shape[2], t.shape[3]], t.imageSizes);
+        const detections = await this.roiHeads.detect(features, props.boxes, t.imageSizes);
+        return this.transform.postprocess(detections, t.imageSizes, t.originalSizes);
+      }),
+    );
+  }
+}
+
+export interface TvFasterRCNNBuildOptions extends TvFasterRCNNOptions {
+  /**
+   * 'batch' (BatchNorm2d, every layer trainable): what the builders make with weights=None and
+   * weights_backbone=None; 'frozen' (FrozenBatchNorm2d, 3 trainable layers): with pretrained weights.
+   */
+  norm?: NormKind;
+  trainableLayers?: number;
+}
+
+/**
+ * torchvision's builders: fasterrcnn_resnet50_fpn, fasterrcnn_mobilenet_v3_large_fpn and
+ * fasterrcnn_mobilenet_v3_large_320_fpn, for `numClasses` classes including the background.
+ */
+export function tvFasterRCNN(name: TvPresetName, numClasses: number, rng: Rng, opts: TvFasterRCNNBuildOptions = {}): TvFasterRCNN {
+  const preset = TV_PRESETS[name];
+  const norm = opts.norm ?? 'batch';
+  const backend = opts.backend;
+  const backbone: BackboneWithFPN =
+    name === 'fasterrcnn_resnet50_fpn'
+      ? resnetFpnBackbone('resnet50', rng, { norm, trainableLayers: opts.trainableLayers ?? (norm === 'batch' ? 5 : 3), backend })
+      : mobilenetV3LargeFpnBackbone(rng, { norm, trainableLayers: opts.trainableLayers ?? (norm === 'batch' ? 6 : 3), backend });
+  return new TvFasterRCNN(backbone, numClasses, preset, rng, opts);
+}
