@@ -6,6 +6,7 @@ import { isDepthwise } from '../../engine/depthwise.js';
 import { KdetError } from '../../engine/errors.js';
 import type { Shape } from '../../engine/shape.js';
 import type { GpuBuffer, GpuContext } from './context.js';
+import { countsSince, type GpuCounts } from './counters.js';
 import * as ew from './kernels/elementwise.js';
 import * as gemm from './kernels/gemm.js';
 import * as det from './kernels/detection.js';
@@ -66,6 +67,23 @@ export class WebGPUBackend implements Backend<GpuBuffer> {
   /** The pipelines built so far, as keys that warmUp takes. */
   pipelineKeys(): string[] {
     return this.ctx.pipelineKeys();
+  }
+
+  // ---- counters (see counters.ts) ----
+  /** Dispatches, submits, buffer creations, bytes each way and GPU→CPU waits since the start or the last reset. */
+  counters(): GpuCounts {
+    return this.ctx.counters.snapshot();
+  }
+  /** Zero the counters; `traceWaits` labels each later wait with the code that caused it. */
+  resetCounters(opts: { traceWaits?: boolean } = {}): void {
+    this.ctx.counters.reset();
+    if (opts.traceWaits !== undefined) this.ctx.counters.traceWaits = opts.traceWaits;
+  }
+  /** Run `fn` and return its result with the counts of what it did (work it left recorded but unsubmitted included). */
+  async measure<T>(fn: () => T | Promise<T>): Promise<{ result: T; counts: GpuCounts }> {
+    const before = this.counters();
+    const result = await fn();
+    return { result, counts: countsSince(this.counters(), before) };
   }
 
   // ---- elementwise ----

@@ -1,5 +1,6 @@
 import { arrayFor, type DataArray, type DType } from '../../engine/dtype.js';
 import { KdetError } from '../../engine/errors.js';
+import { GpuCounters } from './counters.js';
 import { moduleNames, moduleSource, type Kernel, type ModuleName } from './modules.js';
 import { type Params, UNIFORM_BYTES } from './params.js';
 import { BufferPool, sizeClass } from './pool.js';
@@ -105,6 +106,8 @@ export class GpuContext {
   readonly dummy: GpuBuffer;
   /** See ContextOptions.cpuEmulated. */
   readonly cpuEmulated: boolean;
+  /** Dispatches, submits, buffer creations, bytes each way and waits (see counters.ts). */
+  readonly counters = new GpuCounters();
 
   constructor(
     readonly device: GPUDevice,
@@ -162,6 +165,8 @@ export class GpuContext {
     this.device.pushErrorScope('out-of-memory');
     const buffer = this.device.createBuffer({ size, usage });
     this.created++;
+    if (usage & USAGE_MAP_READ) this.counters.stagingBuffersCreated++;
+    else this.counters.storageBuffersCreated++;
     this.watch(
       this.device.popErrorScope().then((err) => {
         if (err) {
@@ -191,7 +196,10 @@ export class GpuContext {
     this.check();
     const cls = sizeClass(data.byteLength);
     const buffer = this.pool.take(cls, true) ?? this.createBuffer(cls, TENSOR_USAGE, data.byteLength);
-    if (data.byteLength > 0) this.device.queue.writeBuffer(buffer, 0, data as Float32Array<ArrayBuffer>);
+    if (data.byteLength > 0) {
+      this.device.queue.writeBuffer(buffer, 0, data as Float32Array<ArrayBuffer>);
+      this.counters.bytesUploaded += data.byteLength;
+    }
     return this.track(buffer, data.byteLength, cls);
   }
 
@@ -380,6 +388,7 @@ export class GpuContext {
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, this.device.createBindGroup({ layout, entries }));
     pass.dispatchWorkgroups(groups[0], groups[1], groups[2]);
+    this.counters.dispatches++;
     if (++this.dispatches >= this.flushEvery) this.flush();
   }
 
@@ -402,8 +411,12 @@ export class GpuContext {
   flush(): void {
     if (!this.encoder || this.disposed) return;
     this.endPass();
-    if (this.slot > 0) this.device.queue.writeBuffer(this.arena, 0, this.arenaCpu, 0, (this.slot * UNIFORM_BYTES) / 4);
+    if (this.slot > 0) {
+      this.device.queue.writeBuffer(this.arena, 0, this.arenaCpu, 0, (this.slot * UNIFORM_BYTES) / 4);
+      this.counters.uniformBytesUploaded += this.slot * UNIFORM_BYTES;
+    }
     this.device.queue.submit([this.encoder.finish()]);
+    this.counters.submits++;
     this.encoder = null;
     this.slot = 0;
     this.dispatches = 0;
@@ -412,7 +425,8 @@ export class GpuContext {
 
   // ---- reading back ----
 
-  async read(b: GpuBuffer, dtype: DType, size: number): Promise<DataArray> {
+  /** `op` names what asked for the read, for the counters' waitsBy (see counters.ts). */
+  async read(b: GpuBuffer, dtype: DType, size: number, op = 'read'): Promise<DataArray> {
     this.check();
     if (b.freed) throw new KdetError('webgpu', 'read of a freed buffer');
     const bytes = size * 4;
@@ -423,6 +437,8 @@ export class GpuContext {
     this.endPass();
     this.commandEncoder().copyBufferToBuffer(b.buffer, 0, staging, 0, bytes);
     this.flush();
+    this.counters.waited(op);
+    this.counters.bytesReadBack += bytes;
     try {
       await staging.mapAsync(MAP_READ, 0, bytes);
     } catch (e) {
@@ -447,6 +463,7 @@ export class GpuContext {
   async sync(): Promise<void> {
     this.check();
     this.flush();
+    this.counters.waited('sync');
     await this.device.queue.onSubmittedWorkDone();
     await this.settle();
     this.check();

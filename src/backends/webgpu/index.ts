@@ -18,5 +18,6 @@ export async function createWebGPUBackend(opts: WebGPUBackendOptions = {}): Prom
 
 export { WebGPUBackend } from './backend.js';
 export { GpuBuffer } from './context.js';
+export { countsSince, type GpuCounts } from './counters.js';
 export { createBestBackend } from './fallback.js';
 export { SoftwareAdapterError } from './device.js';

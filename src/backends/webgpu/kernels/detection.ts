@@ -112,7 +112,7 @@ export async function nms(ctx: GpuContext, boxes: GpuBuffer, scores: GpuBuffer, 
     ctx.run(K.rank, {}, p, [scores, order], [Math.ceil(n / 256), 1, 1]);
     ctx.run(K.mask, { WG }, p, [boxes, order, mask], grid1(n * words, WG));
     ctx.run(K.select, { WORDS: nextPow2(words) }, p, [mask, order, keep], [1, 1, 1]);
-    const r = (await ctx.read(keep, 'int32', n + 1)) as Int32Array;
+    const r = (await ctx.read(keep, 'int32', n + 1, 'nms')) as Int32Array;
     return r.slice(1, 1 + r[0]!);
   } finally {
     for (const b of [order, mask, keep]) ctx.free(b);
@@ -135,8 +135,8 @@ function f32AtOrBelow(t: number): number {
 
 /** torchvision's greedy NMS on the host, for inputs too large for the device path. */
 async function nmsHost(ctx: GpuContext, boxes: GpuBuffer, scores: GpuBuffer, n: number, thr: number): Promise<Int32Array> {
-  const b = (await ctx.read(boxes, 'float32', n * 4)) as Float32Array;
-  const s = (await ctx.read(scores, 'float32', n)) as Float32Array;
+  const b = (await ctx.read(boxes, 'float32', n * 4, 'nms')) as Float32Array;
+  const s = (await ctx.read(scores, 'float32', n, 'nms')) as Float32Array;
   const order = Array.from({ length: n }, (_, i) => i).sort((i, j) => (s[j]! > s[i]! ? 1 : s[j]! < s[i]! ? -1 : i - j));
   const area = (i: number) => Math.fround((b[i * 4 + 2]! - b[i * 4]!) * (b[i * 4 + 3]! - b[i * 4 + 1]!));
   const removed = new Uint8Array(n);
