@@ -1,11 +1,13 @@
 import { Rng } from '../engine/random.js';
 import type { FasterRCNNConfig } from '../detection/config.js';
-import { FasterRCNN } from '../detection/faster-rcnn.js';
-import { defaultTransformConfig, type TransformConfig } from '../detection/transform.js';
+import type { EvaluableDetector } from '../detection/evaluate.js';
+import { FasterRCNN, type Detections } from '../detection/faster-rcnn.js';
+import { defaultTransformConfig, type ImageInput, type TransformConfig } from '../detection/transform.js';
 import { loadCheckpoint, readCheckpointMetadata } from '../nn/checkpoint.js';
 import { UsageError } from './args.js';
 import { readBytes } from './files.js';
 import { isValidOwnSpec, type OwnDataSpec } from './data-spec.js';
+import { buildImportedDetector, checkImportedMeta, importedRefusal, isImportedMeta, type TvDetectorFile } from './load-tv-model.js';
 import { DATA_SETS, type DataSpec } from './presets.js';
 
 export interface DetectorCheckpointMeta {
@@ -34,21 +36,31 @@ function withoutPrefix(message: string, path: string): string {
   return message.replace(/^kdet\.\w+: /, '').replace(`${path}: `, '');
 }
 
-/**
- * Read a checkpoint file and check its metadata describes a detector kdet can build (a model
- * config, a built-in data set, class names), without building it: every wrong file (missing,
- * not safetensors, not kdet's, not a detector) is one line naming the flag and the file.
- */
-export async function readDetectorFile(path: string, what = '--checkpoint'): Promise<DetectorFile> {
+/** A checkpoint's bytes and kdet metadata; every wrong file is one line naming the flag and the file. */
+async function readKdetFile(path: string, what: string): Promise<{ bytes: Uint8Array; meta: unknown }> {
   const bytes = await readBytes(path, what);
-  let meta: DetectorCheckpointMeta;
   try {
-    meta = readCheckpointMetadata(bytes, path) as unknown as DetectorCheckpointMeta;
+    return { bytes, meta: readCheckpointMetadata(bytes, path) };
   } catch (e) {
     const reason = withoutPrefix((e as Error).message, path);
     const own = `${path} is not a kdet checkpoint (`;
     throw new UsageError(`${what} '${path}' is not a kdet checkpoint (${reason.startsWith(own) ? reason.slice(own.length, -1) : reason})`);
   }
+}
+
+/**
+ * Read a checkpoint file and check its metadata describes a detector kdet can build (a model
+ * config, a built-in data set, class names), without building it: every wrong file (missing,
+ * not safetensors, not kdet's, not a detector) is one line naming the flag and the file. An
+ * imported torchvision model is refused here (see readAnyDetectorFile for detect and eval).
+ */
+export async function readDetectorFile(path: string, what = '--checkpoint'): Promise<DetectorFile> {
+  const { bytes, meta } = await readKdetFile(path, what);
+  if (isImportedMeta(meta)) throw new UsageError(importedRefusal(what, path, meta));
+  return checkDetectorMeta(path, what, bytes, meta as DetectorCheckpointMeta);
+}
+
+function checkDetectorMeta(path: string, what: string, bytes: Uint8Array, meta: DetectorCheckpointMeta): DetectorFile {
   if (meta === null || typeof meta !== 'object' || meta.kind !== 'detector' || !meta.model) {
     throw new UsageError(`${what} '${path}' is not a detector checkpoint (kind ${JSON.stringify(meta?.kind)}); use a best.safetensors written by kdet train/distill`);
   }
@@ -58,6 +70,24 @@ export async function readDetectorFile(path: string, what = '--checkpoint'): Pro
   const ok = (builtin || own) && Array.isArray(meta.classNames) && meta.classNames.length === meta.model.numClasses;
   if (!ok) throw new UsageError(`${what} '${path}' has incomplete metadata (data set, class names); use a best.safetensors written by kdet train/distill`);
   return { path, what, bytes, meta };
+}
+
+/** For detect and eval: a kdet detector, or a torchvision model brought in by kdet import. */
+export async function readAnyDetectorFile(path: string, what = '--checkpoint'): Promise<DetectorFile | TvDetectorFile> {
+  const { bytes, meta } = await readKdetFile(path, what);
+  if (isImportedMeta(meta)) return { path, what, bytes, meta: checkImportedMeta(meta, what, path), imported: true };
+  return checkDetectorMeta(path, what, bytes, meta as DetectorCheckpointMeta);
+}
+
+/** What detect and eval need of a detector: kdet's FasterRCNN, or an ImportedDetector. */
+export interface RunnableDetector extends EvaluableDetector {
+  detectImages(images: readonly ImageInput[]): Promise<Detections[]>;
+  dispose(): void;
+}
+
+/** Build either kind of file readAnyDetectorFile returns (`anySize`: see buildDetector). */
+export function buildAnyDetector(file: DetectorFile | TvDetectorFile, opts: { anySize?: boolean } = {}): RunnableDetector {
+  return 'imported' in file ? buildImportedDetector(file) : buildDetector(file, opts);
 }
 
 /** The built-in data set a checkpoint was trained on, or null when it was a user's. */

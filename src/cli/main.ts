@@ -10,6 +10,7 @@ const COMMANDS: Record<string, { summary: string; run: () => Promise<(argv: stri
   eval: { summary: 'VOC and COCO metrics of a checkpoint on held-out data; COCO results out', run: async () => (await import('./commands/eval.js')).evalCommand },
   detect: { summary: 'detect objects in PNG/JPEG files or folders and draw them (detect <image> -o out.png)', run: async () => (await import('./commands/detect.js')).detectCommand },
   export: { summary: 'export a detector for torchvision (continue in PyTorch)', run: async () => (await import('./commands/export.js')).exportCommand },
+  import: { summary: 'import a torchvision Faster R-CNN (.pth or .safetensors state_dict) for detect / eval', run: async () => (await import('./commands/import.js')).importCommand },
   'show-data': { summary: 'draw images of a data set with their boxes into a PNG', run: async () => (await import('./commands/show-data.js')).showData },
   'export-data': { summary: 'write built-in scenes as a VOC folder or COCO JSON', run: async () => (await import('./commands/export-data.js')).exportData },
 };

@@ -2,6 +2,7 @@ import type { FasterRCNNConfig } from '../detection/config.js';
 import { readCheckpointMetadata } from '../nn/checkpoint.js';
 import { UsageError } from './args.js';
 import { readBytes } from './files.js';
+import { importedRefusal, isImportedMeta } from './load-tv-model.js';
 
 export interface ResumeExpectation {
   preset: string;
@@ -25,6 +26,7 @@ export async function readResumeFile(path: string, want: ResumeExpectation): Pro
   } catch (e) {
     throw new UsageError(`--resume '${path}' is not a kdet checkpoint (${(e as Error).message.replace(/^kdet\.\w+: /, '').replace(`${path}: `, '')})`);
   }
+  if (isImportedMeta(meta)) throw new UsageError(importedRefusal('--resume', path, meta));
   const trainer = meta.trainer as { step?: unknown; config?: { optimizer?: string } } | undefined;
   if (!trainer || typeof trainer.step !== 'number') throw new UsageError(`--resume '${path}' holds no trainer state; resume from the last.safetensors of a run, not its best.safetensors`);
   if (meta.preset !== want.preset || JSON.stringify(meta.model) !== JSON.stringify(want.model)) {

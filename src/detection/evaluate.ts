@@ -3,7 +3,18 @@ import { BatchLoader } from '../data/loader.js';
 import { evaluateVoc } from '../eval/voc.js';
 import { evaluateCoco } from '../eval/results.js';
 import type { ImageDetections } from '../eval/types.js';
-import type { FasterRCNN } from './faster-rcnn.js';
+import type { Detections } from './faster-rcnn.js';
+import type { DetectionBatch } from '../data/types.js';
+
+/** What evaluation needs of a model: kdet's FasterRCNN, or any detector with these (an imported torchvision one). */
+export interface EvaluableDetector {
+  readonly training: boolean;
+  /** Foreground classes (labels 1..numClasses). */
+  readonly config: { readonly numClasses: number };
+  eval(): unknown;
+  train(on?: boolean): unknown;
+  detectBatch(batch: DetectionBatch): Promise<Detections[]>;
+}
 
 export interface DetectorMetrics {
   /** PASCAL VOC all-point AP at IoU 0.5, averaged over classes. */
@@ -22,7 +33,7 @@ export interface DetectorMetrics {
  * image's pixels as the data set gives it.
  */
 export async function evaluateDetector(
-  model: FasterRCNN,
+  model: EvaluableDetector,
   dataset: AnyDataset,
   opts: { batchSize?: number; limit?: number } = {},
 ): Promise<DetectorMetrics & { detections: ImageDetections[]; targets: DetectionTarget[] }> {

@@ -5,6 +5,7 @@
  */
 export { readPth, writePth, looksLikePth, PthError, type PthTensor, type PthTensorInput, type ReadPthOptions } from './pth.js';
 export { readStateDict, pthToSafetensors, type StateDictFile } from './state-dict.js';
+export { decodeTorchSafetensors, type TorchSafetensors } from './safetensors-torch.js';
 export { unpickle, UnpickleError, MAX_MARK_DEPTH } from './unpickle.js';
 export { readZip, writeZip, ZipReader, ZipError, type ZipEntry, type ZipWriteEntry } from './zip.js';
 export type { TorchDType } from './torch-dtypes.js';

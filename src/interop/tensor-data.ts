@@ -151,3 +151,16 @@ export function encodeTensor(dtype: TorchDType, data: ArrayLike<number>, name: s
   }
   return out;
 }
+
+/**
+ * `n` row-major values of `dtype` from little-endian `bytes` (a safetensors tensor's data, already
+ * checked to hold exactly n · item size bytes), in the in-memory form above.
+ */
+export function decodeContiguous(dtype: TorchDType, bytes: Uint8Array, n: number, name: string): PthData {
+  if (dtype === 'float32' && LITTLE_ENDIAN) return new Float32Array(new Uint8Array(bytes.subarray(0, 4 * n)).buffer);
+  const read = reader(dtype, new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), name);
+  const size = ITEM_SIZE[dtype];
+  const out = allocFor(dtype, n);
+  for (let i = 0; i < n; i++) out[i] = read(i * size);
+  return out;
+}

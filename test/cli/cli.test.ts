@@ -22,7 +22,7 @@ describe('kdet CLI errors are one clear line', () => {
     [['train', '--backend', 'cuda'], /--backend must be one of wasm, webgpu, reference/],
     [['eval'], /--checkpoint is required/],
     [['eval', '--checkpoint', '/nonexistent/x.safetensors'], /cannot be read: ENOENT/],
-    [['frobnicate'], /^kdet: unknown command 'frobnicate' \(commands: train, pretrain, distill, experiment, eval, detect, export, show-data, export-data; see kdet --help\)$/],
+    [['frobnicate'], /^kdet: unknown command 'frobnicate' \(commands: train, pretrain, distill, experiment, eval, detect, export, import, show-data, export-data; see kdet --help\)$/],
     [['distil'], /^kdet: unknown command 'distil' — did you mean 'distill'\?$/],
     [['train', '--step', '5'], /^kdet train: unknown flag --step — did you mean --steps\? \(see kdet train --help\)$/],
   ])('kdet %j', async (argv, re) => {

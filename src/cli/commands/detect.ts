@@ -2,11 +2,11 @@ import { open, readdir, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { drawBoxes, savePng, upscale } from '../../data/draw.js';
 import { decodeImage, isJpeg, isPng, rgbToChw, type RgbImage } from '../../data/image.js';
-import type { Detections, FasterRCNN } from '../../detection/faster-rcnn.js';
+import type { Detections } from '../../detection/faster-rcnn.js';
 import { parseArgs, usage, UsageError, type FlagSpec } from '../args.js';
 import { BACKEND_NAMES, useBackend } from '../backend.js';
 import { prepareOutDir, prepareOutFile, readBytes, writeAtomic, writeFailed } from '../files.js';
-import { buildDetector, readDetectorFile } from '../load-model.js';
+import { buildAnyDetector, readAnyDetectorFile, type RunnableDetector } from '../load-model.js';
 import { RANGE } from '../validate.js';
 
 /** Largest drawing (64 Mpx of RGB is 192 MB). */
@@ -14,7 +14,7 @@ const MAX_PIXELS = 64 * 1024 * 1024;
 const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg'];
 
 const flags = {
-  checkpoint: { type: 'string', default: 'models/teacher.safetensors', help: 'detector checkpoint' },
+  checkpoint: { type: 'string', default: 'models/teacher.safetensors', help: 'detector checkpoint (kdet train/distill, or a torchvision model brought in by kdet import)' },
   out: { type: 'string', default: '', help: 'one image: the PNG to write (default detections.png); several: the folder for one PNG each (default detections/)' },
   o: { type: 'string', default: '', help: 'same as --out' },
   json: { type: 'string', default: '', help: 'also write every image\'s detections (≥ --threshold) as JSON to this file' },
@@ -29,7 +29,12 @@ interface ImageRecord {
   file: string;
   width: number;
   height: number;
-  detections: { box: [number, number, number, number]; label: number; name: string; score: number }[];
+  /**
+   * `label`: the class's index in the checkpoint's class names (0 = the first class). An imported
+   * torchvision model's detections also carry `torchvisionLabel`, the label torchvision's model
+   * returns (background at 0, so label + 1).
+   */
+  detections: { box: [number, number, number, number]; label: number; name: string; score: number; torchvisionLabel?: number }[];
 }
 
 /**
@@ -44,7 +49,7 @@ export async function detectCommand(argv: string[]): Promise<void> {
   if (positionals.length === 0) throw new UsageError('kdet detect: give at least one image (PNG or JPEG) or folder');
   // Everything is checked before the backend or the model exists: inputs, checkpoint, outputs.
   const files = await listImages(positionals);
-  const file = await readDetectorFile(f.checkpoint);
+  const file = await readAnyDetectorFile(f.checkpoint);
   const single = files.length === 1 && positionals.length === 1 && !(await isFolder(positionals[0]!));
   const outFlag = f.o ? '-o' : '--out';
   const out = f.o || f.out || (single ? 'detections.png' : 'detections');
@@ -55,8 +60,10 @@ export async function detectCommand(argv: string[]): Promise<void> {
   await useBackend(f.backend);
   // Any image size, aspect ratio kept: a model trained on the square built-in scenes gets the
   // transform eval, distill and the browser example give it (anySizeTransform), not a stretch.
-  const model = buildDetector(file, { anySize: true });
+  // An imported torchvision model has its own (torchvision's, from the checkpoint).
+  const model = buildAnyDetector(file, { anySize: true });
   const records: ImageRecord[] = [];
+  const imported = 'imported' in file;
   try {
     for (let k = 0; k < files.length; k++) {
       const path = files[k]!;
@@ -66,9 +73,10 @@ export async function detectCommand(argv: string[]): Promise<void> {
       const n = keep < 0 ? det.scores.length : keep;
       const record: ImageRecord = { file: path, width: img.width, height: img.height, detections: [] };
       for (let i = 0; i < n; i++) {
-        const b = Array.from(det.boxes.subarray(4 * i, 4 * i + 4), (v) => Math.round(v * 100) / 100) as [number, number, number, number];
+        // 1e-4 px and 1e-6 in score: enough to compare with torchvision's own output.
+        const b = Array.from(det.boxes.subarray(4 * i, 4 * i + 4), (v) => Math.round(v * 1e4) / 1e4) as [number, number, number, number];
         const label = det.labels[i]! - 1;
-        record.detections.push({ box: b, label, name: file.meta.classNames[label]!, score: Math.round(det.scores[i]! * 1e5) / 1e5 });
+        record.detections.push({ box: b, label, name: file.meta.classNames[label]!, score: Math.round(det.scores[i]! * 1e6) / 1e6, ...(imported ? { torchvisionLabel: label + 1 } : {}) });
       }
       records.push(record);
       await draw(img, det, file.meta.classNames, f.threshold, f.zoom, outputs[k]!);
@@ -85,7 +93,7 @@ export async function detectCommand(argv: string[]): Promise<void> {
 }
 
 /** The model's detections on one image, in the image's own pixels (its transform resizes and maps back). */
-async function detectOne(model: FasterRCNN, img: RgbImage): Promise<Detections> {
+async function detectOne(model: RunnableDetector, img: RgbImage): Promise<Detections> {
   return (await model.detectImages([{ image: rgbToChw(img), height: img.height, width: img.width }]))[0]!;
 }
 

@@ -7,11 +7,11 @@ import { BACKEND_NAMES, useBackend } from '../backend.js';
 import { categoryIdsOf, checkSameClasses, describeData, isOwnData, openOwnData, parseDataArg } from '../data-spec.js';
 import { prepareOutFile, writeAtomic } from '../files.js';
 import { openCheckpointEvalData, type EvalData } from '../held-out.js';
-import { buildDetector, readDetectorFile } from '../load-model.js';
+import { buildAnyDetector, readAnyDetectorFile, type DetectorCheckpointMeta } from '../load-model.js';
 import { RANGE } from '../validate.js';
 
 const flags = {
-  checkpoint: { type: 'string', default: '', help: 'detector checkpoint (best.safetensors)' },
+  checkpoint: { type: 'string', default: '', help: 'detector checkpoint (best.safetensors, or one written by kdet import: then give --data)' },
   data: { type: 'string', default: '', help: "data to evaluate on: voc:<DIR> or coco:<FILE.json> (default: the checkpoint's held-out data)" },
   split: { type: 'string', default: '', help: 'VOC: ImageSets/Main/<split>.txt to evaluate on' },
   images: { type: 'string', default: '', help: "COCO: the images' folder (default: the JSON's folder)" },
@@ -29,8 +29,10 @@ export async function evalCommand(argv: string[]): Promise<void> {
   const dataArg = f.data ? parseDataArg('eval', '--data', f.data) : null;
   if (dataArg && !isOwnData(dataArg)) throw new UsageError(`kdet eval: --data takes voc:<DIR> or coco:<FILE.json>; a checkpoint trained on ${f.data} is evaluated on its own test split without --data`);
   if (!dataArg && (f.split || f.images)) throw new UsageError(`kdet eval: --${f.split ? 'split' : 'images'} goes with --data voc:<DIR> / coco:<FILE.json>`);
-  const file = await readDetectorFile(f.checkpoint);
+  const file = await readAnyDetectorFile(f.checkpoint);
   const meta = file.meta;
+  // An imported torchvision model knows its classes but no data set of its own.
+  if ('imported' in file && !dataArg) throw new UsageError(`kdet eval: ${f.checkpoint} is an imported torchvision model (${meta.preset}); give its data with --data voc:<DIR> or coco:<FILE.json> (the built-in scenes are not its classes)`);
   // The data (every annotation read, every image found) and the output, before the model is built.
   let data: EvalData;
   if (dataArg && isOwnData(dataArg)) {
@@ -38,11 +40,11 @@ export async function evalCommand(argv: string[]): Promise<void> {
     checkSameClasses('eval', spec, meta.classNames, 'the checkpoint');
     data = { dataset, what: describeData(spec), heldOut: true, own: true, categoryIds: categoryIdsOf(spec) };
   } else {
-    data = await openCheckpointEvalData(meta, f['test-size']);
+    data = await openCheckpointEvalData(meta as DetectorCheckpointMeta, f['test-size']);
   }
   if (f['coco-results']) await prepareOutFile('--coco-results', f['coco-results']);
   await useBackend(f.backend);
-  const model = buildDetector(file, { anySize: data.own });
+  const model = buildAnyDetector(file, { anySize: data.own });
   const m = await evaluateDetector(model, data.dataset);
   model.dispose();
   if (f['coco-results']) {
