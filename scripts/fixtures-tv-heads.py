@@ -30,6 +30,7 @@ the anchor strides come from the padded size (the MobileNet one has a 'pool' lev
 height and width strides differ: 192 // 3 = 64, 224 // 4 = 56).
 """
 import base64
+import importlib.util
 import json
 import math
 import os
@@ -46,28 +47,13 @@ from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead, con
 from torchvision.ops import MultiScaleRoIAlign, box_iou
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'test', 'fixtures', 'detection')
-M32 = 0xFFFFFFFF
 
 
-def fnv1a(name):
-    h = 0x811C9DC5
-    for b in name.encode():
-        h = ((h ^ b) * 0x01000193) & M32
-    return h
-
-
-def generate(name, shape, lo, hi):
-    """float32 values of the named tensor (FNV-1a seed, murmur3 fmix32 over a Weyl sequence)."""
-    n = int(np.prod(shape)) if len(shape) else 1
-    with np.errstate(over='ignore'):
-        h = np.uint32(fnv1a(name)) + np.arange(n, dtype=np.uint32) * np.uint32(0x9E3779B9)
-        h ^= h >> np.uint32(16)
-        h *= np.uint32(0x85EBCA6B)
-        h ^= h >> np.uint32(13)
-        h *= np.uint32(0xC2B2AE35)
-        h ^= h >> np.uint32(16)
-    u = (h >> np.uint32(8)).astype(np.float64) / 16777216.0
-    return (lo + (hi - lo) * u).astype(np.float32).reshape(shape)
+# The by-name generator, shared with the backbone fixtures (and test/models/torchvision-weights.ts).
+_spec = importlib.util.spec_from_file_location('tv_backbones', os.path.join(os.path.dirname(os.path.abspath(__file__)), 'fixtures-torchvision-backbones.py'))
+_bb = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_bb)
+generate = _bb.generate
 
 
 def gen(name, shape, lo, hi):

@@ -9,7 +9,7 @@ import type { Backend } from '../../src/engine/backend.js';
 import * as k from '../../src/engine/index.js';
 import type { Tensor } from '../../src/engine/tensor.js';
 import { decode, type FixtureArray } from '../helpers/fixtures.js';
-import { generate, type GeneratedSpec } from '../models/torchvision-weights.js';
+import { generate, relError, type GeneratedSpec } from '../models/torchvision-weights.js';
 
 export function loadTvFixture<T>(file: string): T {
   return JSON.parse(readFileSync(new URL(`../fixtures/detection/${file}`, import.meta.url), 'utf8')) as T;
@@ -30,15 +30,7 @@ export function stateDict(specs: readonly GeneratedSpec[], strip: string, backen
   return new Map(specs.map((s) => [s.name.slice(strip.length), fromSpec(s, backend)]));
 }
 
-/** max |a − b| / max |b| (0 for empty arrays): the parity measure reported. */
+/** max |a − b| / max |b| (0 for empty arrays), Infinity for arrays of different lengths. */
 export function relErr(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  if (actual.length !== expected.length) return Infinity;
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    const d = Math.abs(actual[i]! - expected[i]!);
-    diff = Number.isNaN(d) ? Infinity : Math.max(diff, d);
-    scale = Math.max(scale, Math.abs(expected[i]!));
-  }
-  return scale === 0 ? diff : diff / scale;
+  return actual.length !== expected.length ? Infinity : relError(actual, expected);
 }

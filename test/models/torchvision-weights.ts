@@ -113,7 +113,7 @@ export function fixtureStateDict(fx: BackboneFixture, norm: 'batch' | 'frozen', 
   return out;
 }
 
-/** max |a − b| / max |b|: the parity measure every level is held to. */
+/** max |a − b| / max |b| (the plain difference when b is all zeros): the parity measure every level is held to. */
 export function relError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
   expect(actual.length).toBe(expected.length);
   let diff = 0;
@@ -124,7 +124,7 @@ export function relError(actual: ArrayLike<number>, expected: ArrayLike<number>)
     diff = Number.isNaN(d) ? Infinity : Math.max(diff, d);
     scale = Math.max(scale, Math.abs(expected[i]!));
   }
-  return diff / scale;
+  return scale === 0 ? diff : diff / scale;
 }
 
 export const namesAndShapes = (m: Module): [string, number[]][] => m.namedParameters().map(([n, p]) => [n, [...p.shape]]);
