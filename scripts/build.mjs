@@ -13,6 +13,8 @@ const entries = {
   distillation: 'src/distillation/index.ts',
   data: 'src/data/index.ts',
   eval: 'src/eval/index.ts',
+  models: 'src/models/index.ts',
+  interop: 'src/interop/index.ts',
   wasm: 'src/backends/wasm/index.ts',
   webgpu: 'src/backends/webgpu/index.ts',
   reference: 'src/backends/reference/index.ts',

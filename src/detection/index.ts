@@ -15,3 +15,12 @@ export * from './evaluate.js';
 export * from './batch.js';
 export * from './torchvision.js';
 export * from './transform.js';
+// torchvision's own Faster R-CNN family (inference), under its state_dict names.
+export * from './fpn.js';
+export * from './multiscale-roi-align.js';
+export * from './anchors-multilevel.js';
+export * from './tv-rpn-head.js';
+export * from './tv-rpn.js';
+export * from './tv-box-head.js';
+export * from './tv-presets.js';
+export * from './tv-faster-rcnn.js';
