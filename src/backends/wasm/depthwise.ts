@@ -1,5 +1,6 @@
 import type { Conv2dParams } from '../../engine/backend.js';
 import type { WasmContext } from './context.js';
+import { filterSize, inputSize, outputSize, writeConvParams } from './conv-params.js';
 import type { WasmBuffer } from './memory.js';
 import { MIN_MACS_PER_PART, partsFor, ranges } from './split.js';
 
@@ -12,16 +13,6 @@ const FORWARD = 0;
 const GRAD_INPUT = 1;
 const GRAD_FILTER = 2;
 
-function writeParams(ctx: WasmContext, p: Conv2dParams): number {
-  return ctx.writeParams([
-    p.n, p.cIn, p.h, p.w, p.cOut, p.kh, p.kw, p.strideH, p.strideW, p.padH, p.padW,
-    p.dilationH, p.dilationW, p.groups, p.outH, p.outW,
-  ]);
-}
-
-const inputSize = (p: Conv2dParams) => p.n * p.cIn * p.h * p.w;
-const filterSize = (p: Conv2dParams) => p.cOut * p.kh * p.kw;
-const outputSize = (p: Conv2dParams) => p.n * p.cOut * p.outH * p.outW;
 const macs = (p: Conv2dParams) => outputSize(p) * p.kh * p.kw;
 
 /** Runs `name` over [0, total) in ranges; args end with (scratch, start, end) placeholders. */
@@ -39,7 +30,7 @@ export function conv2d(ctx: WasmContext, x: unknown, w: unknown, bias: unknown |
   const pBias = bias === null ? 0 : ctx.ptr('conv2d', 'bias', bias, p.cOut);
   const out = ctx.output(outputSize(p));
   return ctx.produce('conv2d', out, () => {
-    const params = writeParams(ctx, p);
+    const params = writeConvParams(ctx, p);
     run(ctx, 'depthwiseForward', FORWARD, [px, pw, pBias, out.ptr, params, 0, 0, 0], params, p.n * p.cIn, macs(p));
   });
 }
@@ -49,7 +40,7 @@ export function conv2dGradInput(ctx: WasmContext, dy: unknown, w: unknown, p: Co
   const pw = ctx.ptr('conv2dGradInput', 'w', w, filterSize(p));
   const out = ctx.output(inputSize(p));
   return ctx.produce('conv2dGradInput', out, () => {
-    const params = writeParams(ctx, p);
+    const params = writeConvParams(ctx, p);
     run(ctx, 'depthwiseGradInput', GRAD_INPUT, [pdy, pw, out.ptr, params, 0, 0, 0], params, p.n * p.cIn, macs(p));
   });
 }
@@ -59,7 +50,7 @@ export function conv2dGradFilter(ctx: WasmContext, x: unknown, dy: unknown, p: C
   const pdy = ctx.ptr('conv2dGradFilter', 'dy', dy, outputSize(p));
   const out = ctx.output(filterSize(p));
   return ctx.produce('conv2dGradFilter', out, () => {
-    const params = writeParams(ctx, p);
+    const params = writeConvParams(ctx, p);
     run(ctx, 'depthwiseGradFilter', GRAD_FILTER, [px, pdy, out.ptr, params, 0, 0, 0], params, p.cIn, macs(p));
   });
 }

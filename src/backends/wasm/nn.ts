@@ -2,6 +2,7 @@ import type { Conv2dParams, MatmulParams, Pool2dParams } from '../../engine/back
 import { isDepthwise } from '../../engine/depthwise.js';
 import { KdetError } from '../../engine/errors.js';
 import type { WasmContext } from './context.js';
+import { filterSize, inputSize, outputSize, writeConvParams } from './conv-params.js';
 import * as depthwise from './depthwise.js';
 import type { WasmBuffer } from './memory.js';
 import type { KdetWasmExports } from './module.js';
@@ -44,16 +45,6 @@ const CONV_FORWARD = 0;
 const CONV_GRAD_INPUT = 1;
 const CONV_GRAD_FILTER = 2;
 
-function writeConvParams(ctx: WasmContext, p: Conv2dParams): number {
-  return ctx.writeParams([
-    p.n, p.cIn, p.h, p.w, p.cOut, p.kh, p.kw, p.strideH, p.strideW, p.padH, p.padW,
-    p.dilationH, p.dilationW, p.groups, p.outH, p.outW,
-  ]);
-}
-
-const inputSize = (p: Conv2dParams) => p.n * p.cIn * p.h * p.w;
-const filterSize = (p: Conv2dParams) => p.cOut * (p.cIn / p.groups) * p.kh * p.kw;
-const outputSize = (p: Conv2dParams) => p.n * p.cOut * p.outH * p.outW;
 
 /**
  * Parts of a convolution kernel: over the (sample, group) pairs when there are as many as
