@@ -96,7 +96,7 @@ export function roiTargets(
   proposals: readonly Boxes[],
   gtBoxes: readonly Boxes[],
   gtLabels: readonly Int32Array[],
-  cfg: RoiHeadsConfig,
+  cfg: Pick<RoiHeadsConfig, 'matcher' | 'sampler'>,
   coder: BoxCoder,
   rng: Rng,
 ): RoiTargets {

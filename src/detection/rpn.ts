@@ -78,7 +78,7 @@ export interface RPNTargets {
  * Label and sample anchors for every image of the batch (torchvision's
  * assign_targets_to_anchors + fg_bg_sampler), on the host.
  */
-export function rpnTargets(anchors: Boxes, gtBoxes: readonly Boxes[], cfg: RPNConfig, coder: BoxCoder, rng: Rng): RPNTargets {
+export function rpnTargets(anchors: Boxes, gtBoxes: readonly Boxes[], cfg: Pick<RPNConfig, 'matcher' | 'sampler'>, coder: BoxCoder, rng: Rng): RPNTargets {
   const m = boxCount(anchors);
   const sampled: number[] = [];
   const labels: number[] = [];

@@ -1,19 +1,23 @@
 import type { Backend } from '../engine/backend.js';
 import { tensor } from '../engine/ops/creation.js';
+import { div, sub } from '../engine/ops/elementwise.js';
 import type { Rng } from '../engine/random.js';
-import { scope } from '../engine/scope.js';
+import { keep, scope } from '../engine/scope.js';
+import type { Tensor } from '../engine/tensor.js';
 import { noGrad } from '../engine/tape.js';
 import { Module } from '../nn/module.js';
 import type { BackboneWithFPN } from '../models/backbone-with-fpn.js';
 import { mobilenetV3LargeFpnBackbone } from '../models/mobilenetv3.js';
 import { resnetFpnBackbone } from '../models/resnet.js';
 import type { NormKind } from '../models/conv-norm-act.js';
+import type { TargetBatch } from './faster-rcnn.js';
 import { MultiLevelAnchorGenerator } from './anchors-multilevel.js';
 import { TvRoIHeads } from './tv-box-head.js';
-import { TV_PRESETS, type TvPreset, type TvPresetName } from './tv-presets.js';
+import { TV_PRESETS, type TvBoxConfig, type TvPreset, type TvPresetName, type TvRPNConfig } from './tv-presets.js';
 import { TvRegionProposalNetwork } from './tv-rpn.js';
 import { TvRPNHead } from './tv-rpn-head.js';
-import { DetectionTransform, type ImageInput, type TransformDetections } from './transform.js';
+import { checkTrainInputs, tvTrainForward, type TvTrainForward } from './tv-training.js';
+import { DetectionTransform, type ImageInput, type ImageSize, type TransformDetections } from './transform.js';
 
 export interface TvFasterRCNNOptions {
   /** GeneralizedRCNNTransform's sizes; default the preset's (800/1333, or 320/640). */
@@ -22,6 +26,12 @@ export interface TvFasterRCNNOptions {
   /** ImageNet's by default, as torchvision. */
   imageMean?: readonly number[];
   imageStd?: readonly number[];
+  /**
+   * The builder's RPN and box-head keyword arguments, over the preset's (rpn_batch_size_per_image
+   * is `rpn.batchSizePerImage`, box_score_thresh `box.scoreThresh`, …).
+   */
+  rpn?: Partial<TvRPNConfig>;
+  box?: Partial<TvBoxConfig>;
   backend?: Backend;
 }
 
@@ -37,6 +47,9 @@ export class TvFasterRCNN extends Module {
   readonly rpn: TvRegionProposalNetwork;
   readonly roiHeads: TvRoIHeads;
   readonly transform: DetectionTransform;
+  /** [1, 3, 1, 1] normalisation of training batches ([0, 1] images, as the trainer's loader gives). */
+  private readonly mean: Tensor;
+  private readonly std: Tensor;
 
   constructor(backbone: BackboneWithFPN, readonly numClasses: number, readonly preset: TvPreset, rng: Rng, opts: TvFasterRCNNOptions = {}) {
     super();
@@ -44,7 +57,7 @@ export class TvFasterRCNN extends Module {
     this.backbone = this.addModule('backbone', backbone);
     const anchors = new MultiLevelAnchorGenerator(preset.anchorSizes, preset.aspectRatios);
     const head = new TvRPNHead(channels, anchors.numAnchorsPerLocation()[0]!, rng, { backend: opts.backend });
-    this.rpn = this.addModule('rpn', new TvRegionProposalNetwork(anchors, head, preset.rpn));
+    this.rpn = this.addModule('rpn', new TvRegionProposalNetwork(anchors, head, { ...preset.rpn, ...opts.rpn }));
     this.roiHeads = this.addModule(
       'roi_heads',
       new TvRoIHeads(channels, numClasses, rng, {
@@ -52,7 +65,7 @@ export class TvFasterRCNN extends Module {
         outputSize: preset.roiOutputSize,
         samplingRatio: preset.samplingRatio,
         representationSize: preset.representationSize,
-        config: preset.box,
+        config: { ...preset.box, ...opts.box },
         backend: opts.backend,
       }),
     );
@@ -63,6 +76,31 @@ export class TvFasterRCNN extends Module {
       mean: opts.imageMean ?? [0.485, 0.456, 0.406],
       std: opts.imageStd ?? [0.229, 0.224, 0.225],
     });
+    const { mean, std } = this.transform.config!;
+    this.mean = keep(tensor(Float32Array.from(mean), [1, mean.length, 1, 1], { backend: opts.backend }));
+    this.std = keep(tensor(Float32Array.from(std), [1, std.length, 1, 1], { backend: opts.backend }));
+  }
+
+  /**
+   * Training-mode GeneralizedRCNN.forward: a batch of [0, 1] images [N, 3, H, W] as the transform
+   * makes it (resized, padded with the mean: normalised here, the padding becomes torchvision's
+   * 0), ground truth in the batch's pixels with each image's size. The four losses under kdet's
+   * names (TV_LOSS_NAMES gives torchvision's), and what distillation needs. Call train() first.
+   */
+  async forwardTrain(images: Tensor, targets: TargetBatch, rng: Rng): Promise<TvTrainForward> {
+    if (images.rank !== 4 || images.shape[1] !== this.mean.shape[1]) {
+      throw new Error(`kdet.TvFasterRCNN.forwardTrain: images must be [N, ${this.mean.shape[1]}, H, W], got [${images.shape}]`);
+    }
+    if (targets.boxes.length !== images.shape[0]) throw new Error(`kdet.TvFasterRCNN.forwardTrain: ${images.shape[0]} images but targets for ${targets.boxes.length}`);
+    const padded: ImageSize = [images.shape[2]!, images.shape[3]!];
+    checkTrainInputs(this.rpn, this.roiHeads, padded, targets);
+    const features = this.backbone.forward(scope(() => div(sub(images, this.mean), this.std)));
+    try {
+      return await tvTrainForward(this.rpn, this.roiHeads, features, padded, targets, rng);
+    } catch (e) {
+      for (const f of features.values()) f.dispose();
+      throw e;
+    }
   }
 
   /**
@@ -83,6 +121,12 @@ export class TvFasterRCNN extends Module {
         return this.transform.postprocess(detections, t.imageSizes, t.originalSizes);
       }),
     );
+  }
+
+  override dispose(): void {
+    super.dispose();
+    this.mean.dispose();
+    this.std.dispose();
   }
 }
 
