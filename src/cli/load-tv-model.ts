@@ -38,8 +38,10 @@ export interface TvSettings {
   transform: TvTransformSettings;
   rpn: TvRPNConfig;
   box: TvBoxConfig;
-  /** Where the weights came from, for people reading the metadata. */
-  importedFrom: { file: string; format: 'pth' | 'safetensors'; key?: string; tensors: number };
+  /** Where imported weights came from, for people reading the metadata. */
+  importedFrom?: { file: string; format: 'pth' | 'safetensors'; key?: string; tensors: number };
+  /** The checkpoint a `kdet train --preset <builder> --from` run started from. */
+  trainedFrom?: string;
 }
 
 export interface TvCheckpointMeta {
@@ -64,9 +66,9 @@ export function isImportedMeta(meta: unknown): meta is { preset?: unknown; torch
   return meta !== null && typeof meta === 'object' && 'torchvision' in meta && !('model' in meta);
 }
 
-/** The one line for commands that cannot use an imported model (train, distill, export, …). */
+/** The one line for commands that cannot use a torchvision-family model (distill, resume, …). */
 export function importedRefusal(what: string, path: string, meta: { preset?: unknown }): string {
-  return `${what} '${path}' is an imported torchvision model (${String(meta.preset)}); training it is not supported yet (kdet detect and kdet eval --data voc:/coco: run it)`;
+  return `${what} '${path}' is a torchvision-family model (${String(meta.preset)}); here only kdet's own presets are supported yet (kdet detect, kdet eval, and kdet train --preset ${String(meta.preset)} --from '${path}' run it)`;
 }
 
 /**
@@ -115,10 +117,12 @@ function presetOf(arch: TvPresetName, tv: Pick<TvSettings, 'transform' | 'rpn' |
  * torchvision's builder for `arch` with the given settings (weights random until loaded). Built
  * here rather than with tvFasterRCNN so that the RPN and box settings can be the checkpoint's.
  */
-export function buildTvModel(arch: TvPresetName, tv: Pick<TvSettings, 'numClasses' | 'norm' | 'transform' | 'rpn' | 'box'>): TvFasterRCNN {
-  const rng = new Rng(0);
+export function buildTvModel(arch: TvPresetName, tv: Pick<TvSettings, 'numClasses' | 'norm' | 'transform' | 'rpn' | 'box'>, opts: { trainableLayers?: number; seed?: number } = {}): TvFasterRCNN {
+  const rng = new Rng(opts.seed ?? 0);
   const backbone: BackboneWithFPN =
-    arch === 'fasterrcnn_resnet50_fpn' ? resnetFpnBackbone('resnet50', rng, { norm: tv.norm }) : mobilenetV3LargeFpnBackbone(rng, { norm: tv.norm });
+    arch === 'fasterrcnn_resnet50_fpn'
+      ? resnetFpnBackbone('resnet50', rng, { norm: tv.norm, ...(opts.trainableLayers !== undefined ? { trainableLayers: opts.trainableLayers } : {}) })
+      : mobilenetV3LargeFpnBackbone(rng, { norm: tv.norm, ...(opts.trainableLayers !== undefined ? { trainableLayers: opts.trainableLayers } : {}) });
   return new TvFasterRCNN(backbone, tv.numClasses, presetOf(arch, tv), rng, { imageMean: tv.transform.imageMean, imageStd: tv.transform.imageStd });
 }
 

@@ -2,8 +2,7 @@ import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AnyDataset, DetectionTarget } from '../data/types.js';
 import type { ImageDetections } from '../eval/types.js';
-import { evaluateDetector, type DetectorMetrics } from '../detection/evaluate.js';
-import type { FasterRCNN } from '../detection/faster-rcnn.js';
+import { evaluateDetector, type DetectorMetrics, type EvaluableDetector } from '../detection/evaluate.js';
 import { Trainer, type StepLoss, type TrainerConfig } from '../detection/trainer.js';
 import type { Module } from '../nn/module.js';
 import { saveCheckpoint } from '../nn/checkpoint.js';
@@ -15,8 +14,10 @@ import { trainingReport } from './report.js';
 export interface TrainingRun {
   /** The module the optimiser trains (the detector, or the distiller wrapping the student). */
   trained: Module;
-  /** The detector that is evaluated and saved. */
-  detector: FasterRCNN;
+  /** The detector that is evaluated. */
+  detector: EvaluableDetector;
+  /** The module whose weights best.safetensors holds (the detector itself, or the model it wraps). */
+  saved: Module;
   train: AnyDataset;
   test: AnyDataset;
   trainer: TrainerConfig;
@@ -74,7 +75,7 @@ export async function runTraining(run: TrainingRun): Promise<TrainingResult> {
       await appendFile(log, JSON.stringify({ step, eval: last }) + '\n');
       if (!best || m.map50 > best.map50) {
         best = last;
-        await writeAtomic(join(run.out, 'best.safetensors'), await saveCheckpoint(run.detector, { ...run.metadata, step, metrics: last }));
+        await writeAtomic(join(run.out, 'best.safetensors'), await saveCheckpoint(run.saved, { ...run.metadata, step, metrics: last }));
       }
       return m.map50;
     },

@@ -9,8 +9,8 @@ import type { Module } from '../nn/module.js';
 import { Adam, clipGradCoefficient, SGD, type Optimizer } from '../nn/optim.js';
 import type { Parameter } from '../nn/parameter.js';
 import { batchToTensors } from './batch.js';
-import { FasterRCNN, type TargetBatch } from './faster-rcnn.js';
-import type { DetectionTransform } from './transform.js';
+import type { TargetBatch } from './faster-rcnn.js';
+import { DetectionTransform } from './transform.js';
 import { learningRate, type LrSchedule } from './schedule.js';
 
 export interface TrainerConfig {
@@ -78,11 +78,16 @@ export interface TrainerOptions {
   transform?: DetectionTransform | null;
 }
 
-/** The transform of a detector, or of the detector a module trains as its `student`. */
+/**
+ * The transform of a detector (kdet's FasterRCNN, torchvision's TvFasterRCNN: any module with a
+ * DetectionTransform as `transform`), or of the detector a module trains as its `student`.
+ */
 export function transformOf(model: Module): DetectionTransform | null {
-  if (model instanceof FasterRCNN) return model.transform;
-  const student = (model as { student?: unknown }).student;
-  return student instanceof FasterRCNN ? student.transform : null;
+  const own = (m: unknown): DetectionTransform | null => {
+    const t = (m as { transform?: unknown } | null)?.transform;
+    return t instanceof DetectionTransform ? t : null;
+  };
+  return own(model) ?? own((model as { student?: unknown }).student);
 }
 
 /**

@@ -4,8 +4,9 @@
 // safetensors file PyTorch writes (num_batches_tracked as I64, a few tensors F64), imported, and
 // run by `kdet detect --json` and `kdet eval` on the PNGs: the same detections as torchvision's
 // own float32 run, in the images' own pixels (boxes within 1e-3 px, scores within 1e-4). Broken,
-// mismatched and hostile files are one line, exit 2, nothing written; commands that would train
-// an imported model refuse it. When scripts/fixtures-tv-import.py has just run, the files PyTorch
+// mismatched and hostile files are one line, exit 2, nothing written. An imported model exports
+// back to the same weights, fine-tunes on other classes with `kdet train --preset <builder>
+// --from`, and commands that cannot use it refuse it. When scripts/fixtures-tv-import.py has just run, the files PyTorch
 // itself wrote (/tmp/kdet-tv-import) are imported too.
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -225,12 +226,51 @@ describe('import, then detect: torchvision’s detections', () => {
     await expectRefused(['eval', '--checkpoint', p('from-pth.safetensors')], /^kdet eval: .*from-pth\.safetensors is an imported torchvision model \(fasterrcnn_mobilenet_v3_large_320_fpn\); give its data with --data voc:<DIR> or coco:<FILE\.json>/);
   });
 
-  it('commands that would train or export an imported model refuse it', async () => {
+  it('commands that cannot use a torchvision-family model refuse it', async () => {
     const ckpt = p('from-pth.safetensors');
-    const refusal = /is an imported torchvision model \(fasterrcnn_mobilenet_v3_large_320_fpn\); training it is not supported yet/;
+    const refusal = /is a torchvision-family model \(fasterrcnn_mobilenet_v3_large_320_fpn\); here only kdet's own presets are supported yet/;
     await expectRefused(['distill', '--teacher', ckpt, '--out', p('never')], new RegExp(`^kdet distill: --teacher '${ckpt}' ${refusal.source}`), p('never'));
     await expectRefused(['train', '--resume', ckpt, '--out', p('never')], new RegExp(`^kdet train: --resume '${ckpt}' ${refusal.source}`), p('never/last.safetensors'));
-    await expectRefused(['export', '--half', '--checkpoint', ckpt, '--out', p('never/half.safetensors')], refusal, p('never/half.safetensors'));
+    await expectRefused(['export', '--half', '--checkpoint', ckpt, '--out', p('never/half.safetensors')], /--half writes kdet's own presets; .* is a torchvision-family model \(fasterrcnn_mobilenet_v3_large_320_fpn\): export it with --torchvision/, p('never/half.safetensors'));
+  });
+
+  it('export --torchvision writes it back: the .pth imported again is the same model (weights bit for bit, torchvision\'s detections)', async () => {
+    const r = await kdet('export', '--torchvision', '--checkpoint', p('from-pth.safetensors'), '--out', p('exported'));
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/fasterrcnn_mobilenet_v3_large_320_fpn\(weights=None, weights_backbone=None, num_classes=5, min_size=/);
+    const back = await kdet('import', '--torchvision', p('exported/model.pth'), ...ARCH, '--out', p('round-trip.safetensors'));
+    expect(back.code, back.err).toBe(0);
+    const a = decodeSafetensors(new Uint8Array(readFileSync(p('from-pth.safetensors')))).tensors;
+    const b = decodeSafetensors(new Uint8Array(readFileSync(p('round-trip.safetensors')))).tensors;
+    expect([...b.keys()].sort()).toEqual([...a.keys()].sort());
+    for (const [name, t] of a) expect(Array.from(b.get(name)!.data), name).toEqual(Array.from(t.data));
+    // And the names and shapes torchvision's state_dict has, every one.
+    const exported = decodeSafetensors(new Uint8Array(readFileSync(p('exported/model.safetensors')))).tensors;
+    expect([...exported].map(([n, t]) => [n, [...t.shape]]).filter(([n]) => !String(n).endsWith('num_batches_tracked'))).toEqual(fx.names.filter(([n]) => !n.endsWith('num_batches_tracked')));
+    expectTorchvision(await detect(p('round-trip.safetensors'), 'round-trip'), 'export then import');
+  });
+
+  it('fine-tunes on other data: frozen norms and 3 trainable layers by default, a new box predictor for the new classes; detect and eval run the result', async () => {
+    const out = p('fine-tuned');
+    const r = await kdet('train', '--preset', fx.builder, '--from', p('from-pth.safetensors'), '--data', 'shapes', '--size', '64', '--min-size', '64', '--max-size', '64', '--train-size', '4', '--test-size', '2', '--batch', '2', '--steps', '2', '--eval-every', '0', '--box-batch-size-per-image', '16', '--out', out);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/FrozenBatchNorm2d, 3 trainable backbone layers; weights from from-pth\.safetensors but the box predictor, new for 6 classes \(it had 4\)/);
+    const meta = readCheckpointMetadata(new Uint8Array(readFileSync(join(out, 'best.safetensors')))) as { preset: string; classNames: string[]; torchvision: { numClasses: number; norm: string; trainedFrom: string; transform: { minSize: number } } };
+    expect([meta.preset, meta.torchvision.numClasses, meta.torchvision.norm, meta.torchvision.trainedFrom, meta.torchvision.transform.minSize]).toEqual([fx.builder, 7, 'frozen', 'from-pth.safetensors', 64]);
+    expect(meta.classNames).toEqual(['circle', 'square', 'triangle', 'star', 'hexagon', 'cross']);
+    const e = await kdet('eval', '--checkpoint', join(out, 'best.safetensors'), '--json');
+    expect(e.code, e.err).toBe(0);
+    expect(JSON.parse(e.out).images).toBe(2);
+    await detect(join(out, 'best.safetensors'), 'fine-tuned');
+  });
+
+  it('train refuses torchvision flags on kdet presets, kdet-only flags on torchvision presets, and a --from that does not fit', async () => {
+    const from = p('from-pth.safetensors');
+    await expectRefused(['train', '--preset', 'student', '--norm', 'frozen', '--out', p('never')], /^kdet train: --norm is for the torchvision presets/, p('never'));
+    await expectRefused(['train', '--preset', fx.builder, '--resume', from, '--out', p('never')], /^kdet train: --resume is not supported with the torchvision preset/, p('never'));
+    await expectRefused(['train', '--preset', 'fasterrcnn_resnet50_fpn', '--from', from, '--out', p('never')], /--from '.*' is a fasterrcnn_mobilenet_v3_large_320_fpn, not a fasterrcnn_resnet50_fpn; give --preset fasterrcnn_mobilenet_v3_large_320_fpn/, p('never'));
+    await expectRefused(['train', '--preset', fx.builder, '--from', 'models/teacher.safetensors', '--out', p('never')], /--from 'models\/teacher\.safetensors' is a kdet teacher checkpoint; --preset .* starts from a torchvision-family checkpoint/, p('never'));
+    await expectRefused(['train', '--preset', 'fasterrcnn_resnet50_fpn', '--trainable-layers', '6', '--out', p('never')], /--trainable-layers 6: fasterrcnn_resnet50_fpn has 5/, p('never'));
   });
 
   it('detect refuses an imported checkpoint whose metadata was edited into nonsense', async () => {

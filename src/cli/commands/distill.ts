@@ -124,6 +124,7 @@ export async function distillStudent(r: DistillRun): Promise<TrainingResult> {
   const result = await runTraining({
     trained: distiller ?? student,
     detector: student,
+    saved: student,
     train,
     test,
     trainer,

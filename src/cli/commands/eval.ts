@@ -31,8 +31,9 @@ export async function evalCommand(argv: string[]): Promise<void> {
   if (!dataArg && (f.split || f.images)) throw new UsageError(`kdet eval: --${f.split ? 'split' : 'images'} goes with --data voc:<DIR> / coco:<FILE.json>`);
   const file = await readAnyDetectorFile(f.checkpoint);
   const meta = file.meta;
-  // An imported torchvision model knows its classes but no data set of its own.
-  if ('imported' in file && !dataArg) throw new UsageError(`kdet eval: ${f.checkpoint} is an imported torchvision model (${meta.preset}); give its data with --data voc:<DIR> or coco:<FILE.json> (the built-in scenes are not its classes)`);
+  // An imported torchvision model knows its classes but no data set of its own (one kdet trained
+  // records its data, as kdet's own presets do).
+  if ('imported' in file && !dataArg && !(meta as { data?: unknown }).data) throw new UsageError(`kdet eval: ${f.checkpoint} is an imported torchvision model (${meta.preset}); give its data with --data voc:<DIR> or coco:<FILE.json> (the built-in scenes are not its classes)`);
   // The data (every annotation read, every image found) and the output, before the model is built.
   let data: EvalData;
   if (dataArg && isOwnData(dataArg)) {

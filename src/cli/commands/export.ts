@@ -8,7 +8,9 @@ import { evaluateDetector } from '../../detection/evaluate.js';
 import { parseArgs, usage, UsageError, type FlagSpec } from '../args.js';
 import { BACKEND_NAMES, useBackend } from '../backend.js';
 import { prepareOutDir, prepareOutFile, writeAtomic } from '../files.js';
-import { buildDetector, builtinData, loadDetector, readDetectorFile } from '../load-model.js';
+import { buildDetector, builtinData, loadDetector, readAnyDetectorFile, readDetectorFile } from '../load-model.js';
+import { buildImportedDetector, type TvDetectorFile } from '../load-tv-model.js';
+import type { SafeTensor } from '../../nn/safetensors.js';
 import { describeData } from '../data-spec.js';
 import { openCheckpointEvalData } from '../held-out.js';
 import { openDataSet } from '../presets.js';
@@ -30,6 +32,8 @@ export async function exportCommand(argv: string[]): Promise<void> {
   if (!f.checkpoint) throw new UsageError('kdet export: --checkpoint is required');
   if (f.half && f.images > 0) throw new UsageError('kdet export: --images goes with --torchvision (the check script reads them from its folder), not --half');
   // Everything is checked before the backend or the model exists: checkpoint, then the output.
+  const any = await readAnyDetectorFile(f.checkpoint);
+  if ('imported' in any) return exportTvFamily(any, f);
   const file = await readDetectorFile(f.checkpoint);
   if (f.half) await prepareOutFile('--out', f.out);
   else await prepareOutDir('--out', f.out);
@@ -71,5 +75,29 @@ export async function exportCommand(argv: string[]): Promise<void> {
       JSON.stringify({ shape: [f.images, 3, height, width], detections: dets.map((d) => ({ boxes: Array.from(d.boxes), scores: Array.from(d.scores), labels: Array.from(d.labels) })) }),
     );
     console.log(`wrote ${f.images} images and kdet's detections; check with: /usr/bin/python3 scripts/torchvision_check.py ${f.out}`);
+  }
+}
+
+/**
+ * A torchvision-family checkpoint (imported, or trained by kdet train --preset <builder>) back to
+ * torchvision: its parameters already carry torchvision's names and layouts, so they are written
+ * as they are (num_batches_tracked as int64 in the .pth); torchvision's builder with the same
+ * num_classes loads either file with load_state_dict.
+ */
+async function exportTvFamily(file: TvDetectorFile, f: { torchvision: boolean; half: boolean; out: string; images: number; backend: string; checkpoint: string }): Promise<void> {
+  if (f.half) throw new UsageError(`kdet export: --half writes kdet's own presets; '${f.checkpoint}' is a torchvision-family model (${file.meta.preset}): export it with --torchvision`);
+  if (f.images > 0) throw new UsageError(`kdet export: --images is for kdet's own presets (scripts/torchvision_check.py rebuilds them); '${f.checkpoint}' is a ${file.meta.preset}: run kdet detect --json on your images and torchvision on the exported model`);
+  await prepareOutDir('--out', f.out);
+  await useBackend(f.backend);
+  const detector = buildImportedDetector(file);
+  try {
+    const weights = new Map<string, SafeTensor>();
+    for (const [name, p] of detector.model.namedParameters()) weights.set(name, { dtype: 'F32', shape: [...p.shape], data: (await p.value.data()) as Float32Array });
+    const tv = file.meta.torchvision;
+    await writeAtomic(join(f.out, 'model.safetensors'), encodeSafetensors(weights, { format: 'pt', arch: file.meta.preset, num_classes: String(tv.numClasses), kdet_torchvision: JSON.stringify(tv), class_names: JSON.stringify(file.meta.classNames) }));
+    await writeAtomic(join(f.out, 'model.pth'), writePth(weights));
+    console.log(`wrote ${join(f.out, 'model.safetensors')} and model.pth (${weights.size} tensors): torchvision.models.detection.${file.meta.preset}(weights=None, weights_backbone=None, num_classes=${tv.numClasses}, min_size=${tv.transform.minSize}, max_size=${tv.transform.maxSize}) loads either with load_state_dict${tv.norm === 'frozen' ? ' (FrozenBatchNorm2d has no num_batches_tracked: load with strict=False, which leaves only those out)' : ''}`);
+  } finally {
+    detector.dispose();
   }
 }

@@ -11,6 +11,9 @@ import { readResumeFile } from '../resume.js';
 import { runTraining } from '../run-training.js';
 import { RANGE } from '../validate.js';
 import { applyBackboneFile, readBackboneFile } from './pretrain.js';
+import { TV_PRESETS, type TvPresetName } from '../../detection/tv-presets.js';
+import { TV_ARCHS } from '../load-tv-model.js';
+import { isTvPreset, planTvTraining, trainTv } from '../train-tv.js';
 
 export const trainFlags = {
   data: { type: 'string', default: 'fashion', help: DATA_HELP },
@@ -19,14 +22,19 @@ export const trainFlags = {
   'val-split': { type: 'string', default: '', help: 'VOC: the held-out split (e.g. val or test)' },
   images: { type: 'string', default: '', help: "COCO: the images' folder (default: the JSON's folder)" },
   classes: { type: 'string', default: '', help: 'VOC: the class names, comma separated (others refused; default: the names found, sorted)' },
-  'min-size': { type: 'int', default: 128, min: 16, max: 2048, help: "own data: each image's short side is resized to this (torchvision's min_size)" },
-  'max-size': { type: 'int', default: 213, min: 16, max: 4096, help: 'own data: ...and its long side to at most this (max_size)' },
+  'min-size': { type: 'int', default: 128, min: 16, max: 2048, help: "own data and torchvision presets: each image's short side is resized to this (torchvision's min_size; a torchvision preset's own by default)" },
+  'max-size': { type: 'int', default: 213, min: 16, max: 4096, help: 'own data and torchvision presets: ...and its long side to at most this (max_size)' },
   'invalid-boxes': { type: 'string', default: 'drop', choices: ['drop', 'error'], help: 'own data: a box with no area inside its image is dropped with a warning, or refused' },
   size: { type: 'int', default: 128, ...RANGE.size, help: 'built-in scenes: image side in pixels' },
   'train-size': { type: 'int', default: 5000, ...RANGE.atLeastOne, help: 'training scenes (at least one batch)' },
   'test-size': { type: 'int', default: 500, ...RANGE.atLeastOne, help: 'held-out scenes for evaluation' },
   'data-seed': { type: 'int', default: 0, ...RANGE.seed, help: 'seed of the scene generator' },
-  preset: { type: 'string', default: 'teacher', choices: MODEL_PRESETS, help: 'model preset' },
+  preset: { type: 'string', default: 'teacher', choices: [...MODEL_PRESETS, ...TV_ARCHS], help: "model preset: kdet's own, or a torchvision builder (fasterrcnn_resnet50_fpn, fasterrcnn_mobilenet_v3_large[_320]_fpn)" },
+  from: { type: 'string', default: '', help: 'torchvision presets: start from this checkpoint of the same builder (kdet import --torchvision, or an earlier run); other classes get a new box predictor' },
+  norm: { type: 'string', default: '', choices: ['', 'batch', 'frozen'], help: "torchvision presets: BatchNorm2d trained in batch mode, or FrozenBatchNorm2d (default: --from's, else batch)" },
+  'trainable-layers': { type: 'int', default: -1, min: -1, max: 6, help: "torchvision presets: trainable_backbone_layers (default: all with batch norm, 3 with frozen)" },
+  'rpn-batch-size-per-image': { type: 'int', default: 0, ...RANGE.nonNegative, help: 'torchvision presets: anchors sampled per image for the RPN losses (0: the preset\'s 256)' },
+  'box-batch-size-per-image': { type: 'int', default: 0, ...RANGE.nonNegative, help: 'torchvision presets: proposals sampled per image for the box head (0: the preset\'s 512)' },
   steps: { type: 'int', default: 3000, ...RANGE.atLeastOne, help: 'optimisation steps' },
   batch: { type: 'int', default: 4, ...RANGE.atLeastOne, help: 'images per step' },
   lr: { type: 'number', default: 0.02, ...RANGE.positive, help: 'peak learning rate' },
@@ -44,7 +52,7 @@ export const trainFlags = {
 } as const satisfies Record<string, FlagSpec>;
 
 export async function train(argv: string[]): Promise<void> {
-  const { flags } = parseArgs('train', argv, trainFlags, { positionals: 0 });
+  const { flags, given } = parseArgs('train', argv, trainFlags, { positionals: 0 });
   if (flags.help) {
     console.log(usage('train', 'Train a Faster R-CNN on the built-in scenes or on your own VOC / COCO data.', trainFlags));
     return;
@@ -58,9 +66,13 @@ export async function train(argv: string[]): Promise<void> {
     if (flags['train-size'] < flags.batch) throw new UsageError(`kdet train: --train-size ${flags['train-size']} is less than one batch (--batch ${flags.batch})`);
   }
   if (valArg && !isOwnData(valArg)) throw new UsageError(`kdet train: --val-data takes voc:<DIR> or coco:<FILE.json>; the built-in scenes bring their own test split`);
-  if (flags['min-size'] > flags['max-size']) throw new UsageError(`kdet train: --min-size ${flags['min-size']} is above --max-size ${flags['max-size']}`);
   const classes = parseClasses('train', flags.classes);
-  const backboneFile = await readBackboneFile('train', flags['backbone-from'], flags['freeze-stages'], flags.preset, '--preset');
+  const tv = isTvPreset(flags.preset);
+  if (!tv && flags['min-size'] > flags['max-size']) throw new UsageError(`kdet train: --min-size ${flags['min-size']} is above --max-size ${flags['max-size']}`);
+  const tvOnly = ['from', 'norm', 'trainable-layers', 'rpn-batch-size-per-image', 'box-batch-size-per-image'] as const;
+  if (!tv) for (const name of tvOnly) if (given.has(name)) throw new UsageError(`kdet train: --${name} is for the torchvision presets (${TV_ARCHS.join(', ')}); --preset ${flags.preset} is kdet's own`);
+  if (tv) for (const name of ['resume', 'backbone-from', 'freeze-stages'] as const) if (given.has(name)) throw new UsageError(`kdet train: --${name} is not supported with the torchvision preset ${flags.preset} yet (use --from to start from a checkpoint, --trainable-layers to freeze)`);
+  const backboneFile = tv ? null : await readBackboneFile('train', flags['backbone-from'], flags['freeze-stages'], flags.preset, '--preset');
   const builtinSpec: DataSpec | null = own ? null : { name: dataArg.name as DataSetName, size: flags.size, trainLength: flags['train-size'], testLength: flags['test-size'], seed: flags['data-seed'] };
   const trainer = defaultTrainerConfig({ steps: flags.steps, batchSize: flags.batch, optimizer: flags.optimizer as 'sgd' | 'adam', weightDecay: flags['weight-decay'], clipNorm: flags['clip-norm'], seed: flags.seed, evalEvery: flags['eval-every'] });
   trainer.schedule.lr = flags.lr;
@@ -92,6 +104,26 @@ export async function train(argv: string[]): Promise<void> {
     dataSpec = builtinSpec!;
   }
   const numClasses = own ? (dataSpec as OwnDataSpec).classNames.length : dataSetClassCount(dataSpec.name as DataSetName);
+  if (tv) {
+    const preset = TV_PRESETS[flags.preset as TvPresetName];
+    const minSize = given.has('min-size') ? flags['min-size'] : preset.minSize;
+    const maxSize = given.has('max-size') ? flags['max-size'] : Math.max(preset.maxSize, minSize);
+    if (minSize > maxSize) throw new UsageError(`kdet train: --min-size ${minSize} is above --max-size ${maxSize}`);
+    const plan = await planTvTraining(
+      { preset: flags.preset as TvPresetName, from: flags.from, norm: flags.norm as '' | 'batch' | 'frozen', trainableLayers: flags['trainable-layers'], minSize, maxSize, rpnBatchSizePerImage: flags['rpn-batch-size-per-image'], boxBatchSizePerImage: flags['box-batch-size-per-image'], seed: flags.seed },
+      numClasses,
+    );
+    await prepareOutDir('--out', flags.out);
+    await useBackend(flags.backend);
+    if (!own) {
+      trainSet = await openDataSet(builtinSpec!, 'train');
+      testSet = await openDataSet(builtinSpec!, 'test');
+      testWhat = `${builtinSpec!.testLength} held-out scenes`;
+    }
+    const describe = `${describeData(dataSpec)} ${own ? `${trainSet!.length} images` : `${flags.size}²`}; evaluated on ${testWhat!}`;
+    await trainTv({ plan, preset: flags.preset as TvPresetName, train: trainSet!, test: testSet!, trainer, out: flags.out, evalImages: own ? testSet!.length : flags['test-size'], data: dataSpec, ...(valSpec ? { valData: valSpec } : {}), describe, backend: flags.backend });
+    return;
+  }
   const config = modelConfig(flags.preset, numClasses, own ? { minSize: flags['min-size'], maxSize: flags['max-size'] } : undefined);
   const resume = flags.resume ? await readResumeFile(flags.resume, { preset: flags.preset, model: config, optimizer: trainer.optimizer, steps: flags.steps }) : undefined;
   await prepareOutDir('--out', flags.out);
@@ -110,6 +142,7 @@ export async function train(argv: string[]): Promise<void> {
   const result = await runTraining({
     trained: model,
     detector: model,
+    saved: model,
     train: trainSet!,
     test: testSet!,
     trainer,
