@@ -147,4 +147,21 @@ describeEachBackend(await loadBackendsUnderTest(), (backend, name) => {
     k.dispose([x, bad, classLogits, boxRegression]);
     p.dispose();
   });
+
+  it('no proposals in an image, or in any: empty detections for it, as torchvision gives (an eval-time RPN can keep none)', async () => {
+    k.setBackend(backend);
+    const before = k.memoryStats(backend);
+    const heads = new TvRoIHeads(8, 3, new Rng(1), { featmapNames: ['0'], representationSize: 16, backend });
+    const r = new Rng(2);
+    const feats = new Map([['0', k.tensor(Float32Array.from({ length: 2 * 8 * 16 * 16 }, () => r.normal()), [2, 8, 16, 16], { backend })]]);
+    const some = await heads.detect(feats, [new Float32Array(0), Float32Array.of(1, 1, 30, 40, 10, 12, 50, 60)], [[64, 64], [64, 64]]);
+    expect(some[0]!.labels.length).toBe(0);
+    expect(some[1]!.labels.length).toBeGreaterThan(0);
+    const none = await heads.detect(feats, [new Float32Array(0), new Float32Array(0)], [[64, 64], [64, 64]]);
+    expect(none.map((d) => [d.boxes.length, d.scores.length, d.labels.length])).toEqual([[0, 0, 0], [0, 0, 0]]);
+    feats.get('0')!.dispose();
+    heads.dispose();
+    await backend.sync();
+    expect(k.memoryStats(backend)).toEqual(before);
+  });
 });

@@ -31,7 +31,8 @@ export function stopGradient(x: Tensor): Tensor {
 }
 
 export function flatten(x: Tensor, startAxis = 1): Tensor {
-  return reshape(x, [...x.shape.slice(0, startAxis), -1]);
+  // The product, not -1: a tensor with no elements ([0, C, 7, 7]: no ROIs) has no -1 to infer.
+  return reshape(x, [...x.shape.slice(0, startAxis), x.shape.slice(startAxis).reduce((a, b) => a * b, 1)]);
 }
 
 export function unsqueeze(x: Tensor, axis: number): Tensor {
