@@ -12,3 +12,4 @@ export * from './pool';
 export * from './roi';
 export * from './boxes';
 export * from './optim';
+export * from './batchnorm';

@@ -28,6 +28,13 @@ export interface OrtPeer { version: string; engines: Engine[] }
 
 /** One engine per thread count, or a reason why onnxruntime-web is not available. */
 export async function loadOrt(threadCounts: number[]): Promise<OrtPeer | string> {
+  const loaded = await loadOrtModules(threadCounts);
+  if (typeof loaded === 'string') return loaded;
+  return { version: loaded.version, engines: loaded.modules.map(({ ort, threads }) => ortEngine(ort, threads)) };
+}
+
+/** One onnxruntime-web module instance per thread count (see above), for whole-model peers. */
+export async function loadOrtModules(threadCounts: number[]): Promise<{ version: string; modules: { threads: number; ort: Ort }[] } | string> {
   let dist: string;
   try {
     // The package's "node" export is dist/ort.node.min.mjs; its folder holds the wasm artefacts.
@@ -47,7 +54,7 @@ export async function loadOrt(threadCounts: number[]): Promise<OrtPeer | string>
     logLevel: 'error',
   });
   const wasmBinary = readFileSync(resolve(dist, 'ort-wasm-simd-threaded.wasm'));
-  const engines: Engine[] = [];
+  const modules: { threads: number; ort: Ort }[] = [];
   let version = 'unknown';
   for (const threads of [...new Set(threadCounts)]) {
     const ort: Ort = await import(`${pathToFileURL(bundle).href}?threads=${threads}`);
@@ -60,9 +67,9 @@ export async function loadOrt(threadCounts: number[]): Promise<OrtPeer | string>
     ort.env.wasm.wasmBinary = wasmBinary;
     ort.env.logLevel = 'error';
     version = ort.env.versions?.web ?? version;
-    engines.push(ortEngine(ort, threads));
+    modules.push({ threads, ort });
   }
-  return { version, engines };
+  return { version, modules };
 }
 
 function ortEngine(ort: Ort, threads: number): Engine {

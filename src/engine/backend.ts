@@ -91,6 +91,16 @@ export interface Backend<B = unknown> {
   // ---- detection ----
   roiAlign(x: B, rois: B, p: RoiParams): B;
   roiAlignGrad(dy: B, rois: B, p: RoiParams): B;
+
+  // ---- batch norm (optional: where a backend has none, the engine composes it from the ops above) ----
+  /**
+   * BatchNorm2d with the batch's statistics over x [n, c, hw]: y = x·α + β per channel with
+   * α = weight·invstd, β = bias − mean·α, invstd = 1/√(variance + eps); also the per-channel mean
+   * and biased variance [c]. `weight` / `bias` null: 1 / 0.
+   */
+  batchNormTrain?(x: B, weight: B | null, bias: B | null, p: BatchNormParams): { y: B; mean: B; variance: B };
+  /** Its gradients from dy and the forward's x, mean and variance: dx, dweight, dbias. */
+  batchNormTrainGrad?(dy: B, x: B, mean: B, variance: B, weight: B | null, p: BatchNormParams): { dx: B; dweight: B; dbias: B };
   /** out float32 [k,c,ph,pw] and argmax int32 (flat h×w index, -1 for an empty bin). */
   roiPool(x: B, rois: B, p: RoiParams): { out: B; argmax: B };
   roiPoolGrad(dy: B, argmax: B, rois: B, p: RoiParams): B;
@@ -159,6 +169,14 @@ export interface Pool2dParams {
   padW: number;
   outH: number;
   outW: number;
+}
+
+export interface BatchNormParams {
+  n: number;
+  c: number;
+  /** h·w. */
+  hw: number;
+  eps: number;
 }
 
 export interface RoiParams {

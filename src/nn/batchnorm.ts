@@ -1,5 +1,6 @@
 import type { Backend } from '../engine/backend.js';
 import { full, ones, zeros } from '../engine/ops/creation.js';
+import { batchNormTrain } from '../engine/ops/batchnorm.js';
 import { add, div, mul, sqrt, square, sub } from '../engine/ops/elementwise.js';
 import { reshape } from '../engine/ops/layout.js';
 import { mean } from '../engine/ops/reduce.js';
@@ -47,6 +48,19 @@ const chan = (t: Tensor): Tensor => reshape(t, [1, t.shape[0]!, 1, 1]);
  * (weight and bias [C], or null for no affine transform).
  */
 export function batchNorm2dTrain(x: Tensor, weight: Tensor | null, bias: Tensor | null, eps: number): { y: Tensor; mean: Tensor; variance: Tensor } {
+  return scope(() => {
+    // The backend's fused kernel where it has one (wasm): one pass for the statistics, one for y.
+    const fused = batchNormTrain(x, weight, bias, eps);
+    if (!fused) return batchNorm2dTrainComposed(x, weight, bias, eps);
+    return { y: fused.y, mean: chan(fused.mean), variance: chan(fused.variance) };
+  });
+}
+
+/**
+ * The same from the engine's elementwise and reduction ops (backends without a fused kernel; the
+ * independent check of the fused ones). Its mean and variance are differentiable too.
+ */
+export function batchNorm2dTrainComposed(x: Tensor, weight: Tensor | null, bias: Tensor | null, eps: number): { y: Tensor; mean: Tensor; variance: Tensor } {
   return scope(() => {
     const mu = mean(x, [0, 2, 3], true);
     const xc = sub(x, mu);

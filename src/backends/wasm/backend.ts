@@ -1,5 +1,5 @@
 import type {
-  Backend, BinaryOp, Conv2dParams, MatmulParams, Pool2dParams, ReduceOp, RoiParams, SgdParams, UnaryOp,
+  Backend, BatchNormParams, BinaryOp, Conv2dParams, MatmulParams, Pool2dParams, ReduceOp, RoiParams, SgdParams, UnaryOp,
 } from '../../engine/backend.js';
 import type { DataArray, DType } from '../../engine/dtype.js';
 import { KdetError } from '../../engine/errors.js';
@@ -11,6 +11,7 @@ import * as layout from './layout.js';
 import type { WasmBuffer, WasmHeap } from './memory.js';
 import * as nn from './nn.js';
 import { sgdUpdate } from './optim.js';
+import * as bn from './batchnorm.js';
 import * as red from './reduce.js';
 
 /**
@@ -162,6 +163,14 @@ export class WasmBackend implements Backend<WasmBuffer> {
 
   conv2dGradFilter(x: WasmBuffer, dy: WasmBuffer, p: Conv2dParams): WasmBuffer {
     return nn.conv2dGradFilter(this.ctx, x, dy, p);
+  }
+
+  batchNormTrain(x: WasmBuffer, weight: WasmBuffer | null, bias: WasmBuffer | null, p: BatchNormParams): { y: WasmBuffer; mean: WasmBuffer; variance: WasmBuffer } {
+    return bn.batchNormTrain(this.ctx, x, weight, bias, p);
+  }
+
+  batchNormTrainGrad(dy: WasmBuffer, x: WasmBuffer, mean: WasmBuffer, variance: WasmBuffer, weight: WasmBuffer | null, p: BatchNormParams): { dx: WasmBuffer; dweight: WasmBuffer; dbias: WasmBuffer } {
+    return bn.batchNormTrainGrad(this.ctx, dy, x, mean, variance, weight, p);
   }
 
   maxPool2d(x: WasmBuffer, p: Pool2dParams): { out: WasmBuffer; argmax: WasmBuffer } {

@@ -35,7 +35,8 @@ const POOL_KERNELS: readonly (keyof KdetWasmExports)[] = [
   'matmulSplit', 'conv2dForwardSplit', 'conv2dGradInputSplit', 'conv2dGradFilterSplit', 'fill32', 'castF32ToI32',
   'castI32ToF32', 'unary', 'clamp', 'sgdUpdate', 'binary', 'where', 'reduceSum', 'reduceMax', 'reduceMin', 'softmax',
   'maxPool2dForward', 'maxPool2dBackward', 'roiAlignForward', 'roiAlignBackward', 'roiPoolForward', 'roiPoolBackward',
-  'transpose2d', 'boxIou', 'depthwiseForward', 'depthwiseGradInput', 'depthwiseGradFilter',
+  'transpose2d', 'boxIou', 'depthwiseForward', 'depthwiseGradInput', 'depthwiseGradFilter', 'batchNormForward',
+  'batchNormBackward',
 ];
 
 /**

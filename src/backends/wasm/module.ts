@@ -88,6 +88,10 @@ export interface KdetWasmExports {
   depthwiseForward(x: number, w: number, bias: number, y: number, params: number, scratch: number, start: number, end: number): void;
   depthwiseGradInput(dy: number, w: number, dx: number, params: number, scratch: number, start: number, end: number): void;
   depthwiseGradFilter(x: number, dy: number, dw: number, params: number, scratch: number, start: number, end: number): void;
+
+  // Batch norm with batch statistics (assembly/batchnorm.ts): ranges of channels.
+  batchNormForward(x: number, y: number, mean: number, variance: number, weight: number, bias: number, flags: number, n: number, c: number, hw: number, eps: number, start: number, end: number): void;
+  batchNormBackward(dy: number, x: number, mean: number, variance: number, weight: number, dx: number, dweight: number, dbias: number, flags: number, n: number, c: number, hw: number, eps: number, sums: number, start: number, end: number): void;
 }
 
 /** Kernels every build must export (the GEMM/conv ones are checked when called). */
@@ -97,7 +101,7 @@ const REQUIRED: readonly (keyof KdetWasmExports)[] = [
   'scatterAdd', 'maxPool2dForward', 'maxPool2dBackward', 'roiAlignForward', 'roiAlignBackward', 'roiPoolForward',
   'roiPoolBackward', 'boxIouPrepare', 'boxIou', 'nms', 'matmulSplit', 'conv2dForwardSplit', 'conv2dGradInputSplit',
   'conv2dGradFilterSplit', 'conv2dGradInputTransposed', 'conv2dGradFilterIsTransposed', 'depthwiseScratchBytes',
-  'depthwiseForward', 'depthwiseGradInput', 'depthwiseGradFilter',
+  'depthwiseForward', 'depthwiseGradInput', 'depthwiseGradFilter', 'batchNormForward', 'batchNormBackward',
 ];
 
 /**

@@ -7,3 +7,4 @@ export * from './conv.js';
 export * from './nn.js';
 export * from './detection.js';
 export * from './optim.js';
+export * from './batchnorm.js';
