@@ -13,7 +13,8 @@ export * from './schedule.js';
 export * from './trainer.js';
 export * from './evaluate.js';
 export * from './batch.js';
-export * from './torchvision.js';
+// kdet's own presets under torchvision's names live in interop/ now; re-exported for existing imports.
+export { exportTorchvision, importTorchvision } from '../interop/kdet-presets.js';
 export * from './transform.js';
 // torchvision's own Faster R-CNN family (inference), under its state_dict names.
 export * from './fpn.js';

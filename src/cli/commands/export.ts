@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { tensor } from '../../engine/ops/creation.js';
-import { exportTorchvision } from '../../detection/torchvision.js';
+import { exportTorchvision } from '../../interop/kdet-presets.js';
 import { encodeSafetensors } from '../../nn/safetensors.js';
 import { writePth } from '../../interop/pth.js';
 import { saveCheckpoint } from '../../nn/checkpoint.js';

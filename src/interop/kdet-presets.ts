@@ -1,5 +1,5 @@
 import type { SafeTensor } from '../nn/safetensors.js';
-import type { FasterRCNN } from './faster-rcnn.js';
+import type { FasterRCNN } from '../detection/faster-rcnn.js';
 
 /**
  * Weights under the names and layouts of torchvision 0.14's FasterRCNN built from the same
