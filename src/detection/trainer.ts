@@ -1,4 +1,6 @@
 import { add } from '../engine/ops/elementwise.js';
+import { concat, reshape } from '../engine/ops/layout.js';
+import { scope } from '../engine/scope.js';
 import { Rng } from '../engine/random.js';
 import { valueAndGradsAsync, type LossWithAux } from '../engine/tape.js';
 import type { Tensor } from '../engine/tensor.js';
@@ -187,12 +189,20 @@ export class Trainer {
       // Clipping's factor goes into the optimiser's update (fused there for SGD) rather than into
       // a scaled copy of every gradient.
       const clip = cfg.clipNorm > 0 ? clipGradCoefficient(grads, cfg.clipNorm) : null;
-      const loss = await value.itemAsync();
+      // The step's only read: the loss, its parts and the gradient norm packed into one tensor
+      // (one GPU→CPU wait on WebGPU instead of one per scalar).
+      const names = Object.keys(aux);
+      const scalars = [value, ...names.map((k) => aux[k]!), ...(clip ? [clip.norm] : [])];
+      const packed = scope(() => concat(scalars.map((t) => reshape(t, [1])), 0));
+      const read = await packed.data();
+      packed.dispose();
+      const loss = read[0]!;
       const parts: Record<string, number> = {};
-      for (const [k, t] of Object.entries(aux)) {
-        parts[k] = await t.itemAsync();
-        t.dispose();
-      }
+      names.forEach((k, i) => {
+        parts[k] = read[1 + i]!;
+        aux[k]!.dispose();
+      });
+      const gradNorm = clip ? read[1 + names.length]! : NaN;
       if (!Number.isFinite(loss)) {
         value.dispose();
         grads.forEach((g) => g.dispose());
@@ -202,7 +212,6 @@ export class Trainer {
       }
       this.optimizer.apply(grads, clip ? { gradScale: clip.coef } : {});
       clip?.coef.dispose();
-      const gradNorm = clip ? await clip.norm.itemAsync() : NaN;
       value.dispose();
       clip?.norm.dispose();
       grads.forEach((g) => g.dispose());
