@@ -1,6 +1,6 @@
 import type { Backend } from '../engine/backend.js';
 import { tensor } from '../engine/ops/creation.js';
-import { nms } from '../engine/ops/detection.js';
+import { nmsKeep } from '../engine/ops/detection.js';
 import type { Boxes } from './boxes.js';
 
 /**
@@ -18,12 +18,7 @@ export async function nmsIndices(boxes: Boxes, scores: Float32Array, iouThreshol
   const bt = tensor(boxes, [n, 4], { backend });
   const st = tensor(scores, [n], { backend });
   try {
-    const kept = await nms(bt, st, iouThreshold);
-    try {
-      return Int32Array.from(await kept.data());
-    } finally {
-      kept.dispose();
-    }
+    return Int32Array.from(await nmsKeep(bt, st, iouThreshold));
   } finally {
     bt.dispose();
     st.dispose();

@@ -1,5 +1,5 @@
 import { tensor } from '../engine/ops/creation.js';
-import { nms } from '../engine/ops/detection.js';
+import { nmsKeep } from '../engine/ops/detection.js';
 import { softmax } from '../engine/ops/nn.js';
 import { scope } from '../engine/scope.js';
 import { noGrad } from '../engine/tape.js';
@@ -99,11 +99,10 @@ async function postprocessImage(
   for (let i = 0; i < m; i++) for (let j = 0; j < 4; j++) shifted[i * 4 + j] = candBoxes[i * 4 + j]! + candLabels[i]! * span;
   const bt = tensor(shifted, [m, 4], { backend });
   const st = tensor(Float32Array.from(candScores), [m], { backend });
-  const keptT = await nms(bt, st, cfg.nmsThreshold);
-  const kept = (await keptT.data()).subarray(0, cfg.detectionsPerImage);
-  bt.dispose();
-  st.dispose();
-  keptT.dispose();
+  const kept = (await nmsKeep(bt, st, cfg.nmsThreshold).finally(() => {
+    bt.dispose();
+    st.dispose();
+  })).subarray(0, cfg.detectionsPerImage);
   return {
     boxes: Float32Array.from({ length: kept.length * 4 }, (_, q) => candBoxes[kept[q >> 2]! * 4 + (q & 3)]!),
     scores: Float32Array.from(kept, (i) => candScores[i]!),

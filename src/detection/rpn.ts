@@ -1,7 +1,7 @@
 import { relu } from '../engine/ops/elementwise.js';
 import { reshape, transpose } from '../engine/ops/layout.js';
 import { tensor } from '../engine/ops/creation.js';
-import { nms } from '../engine/ops/detection.js';
+import { nmsKeep } from '../engine/ops/detection.js';
 import type { Rng } from '../engine/random.js';
 import type { Tensor } from '../engine/tensor.js';
 import { normal } from '../nn/init.js';
@@ -154,11 +154,10 @@ export async function proposals(
     const ks = Float32Array.from(keep, (i) => score[top[i]!]!);
     const bt = tensor(kb, [keep.length, 4], { backend: logits.backend });
     const st = tensor(ks, [keep.length], { backend: logits.backend });
-    const kept = await nms(bt, st, cfg.nmsThreshold);
-    const idx = (await kept.data()).subarray(0, postK);
-    bt.dispose();
-    st.dispose();
-    kept.dispose();
+    const idx = (await nmsKeep(bt, st, cfg.nmsThreshold).finally(() => {
+      bt.dispose();
+      st.dispose();
+    })).subarray(0, postK);
     out.push(takeRows(kb, 4, idx));
   }
   return out;

@@ -90,11 +90,20 @@ export function boxIou(a: Tensor, b: Tensor): Tensor {
  * decreasing score. Asynchronous because a GPU backend must read back how many survive.
  */
 export async function nms(boxes: Tensor, scores: Tensor, iouThreshold: number): Promise<Tensor> {
+  const keep = await nmsKeep(boxes, scores, iouThreshold);
+  return tensor(keep, [keep.length], { dtype: 'int32', backend: boxes.backend });
+}
+
+/**
+ * nms's kept indices as a host array, for callers that go on on the host (proposals, detections):
+ * the backend's answer as it comes, without uploading it into a tensor to be read back (on
+ * WebGPU that read was a second GPU→CPU wait per image).
+ */
+export async function nmsKeep(boxes: Tensor, scores: Tensor, iouThreshold: number): Promise<Int32Array> {
   expectBoxes('nms', 'boxes', boxes);
   expectDType('nms', 'scores', scores, 'float32');
   check(scores.rank === 1 && scores.shape[0] === boxes.shape[0], 'nms', () =>
     `scores: expected [${boxes.shape[0]}], got ${fmtShape(scores.shape)}`);
   const backend = backendOf('nms', boxes, scores);
-  const keep = await backend.nms(boxes.buf, scores.buf, boxes.shape[0]!, iouThreshold);
-  return tensor(keep, [keep.length], { dtype: 'int32', backend });
+  return backend.nms(boxes.buf, scores.buf, boxes.shape[0]!, iouThreshold);
 }
