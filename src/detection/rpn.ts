@@ -1,5 +1,6 @@
 import { relu } from '../engine/ops/elementwise.js';
-import { reshape, transpose } from '../engine/ops/layout.js';
+import { concat, reshape, transpose } from '../engine/ops/layout.js';
+import { scope } from '../engine/scope.js';
 import { tensor } from '../engine/ops/creation.js';
 import { nmsKeep } from '../engine/ops/detection.js';
 import type { Rng } from '../engine/random.js';
@@ -131,7 +132,7 @@ export async function proposals(
   training: boolean,
 ): Promise<Boxes[]> {
   const m = boxCount(anchors);
-  const [l, d] = await Promise.all([logits.data(), deltas.data()]);
+  const [l, d] = await readBoth(logits, deltas);
   const preK = training ? cfg.preNmsTopN.train : cfg.preNmsTopN.test;
   const postK = training ? cfg.postNmsTopN.train : cfg.postNmsTopN.test;
   const out: Boxes[] = [];
@@ -172,4 +173,18 @@ export function sizesPerImage(imageSize: { height: number; width: number } | rea
   const sizes = imageSize as readonly ImageSize[];
   if (sizes.length !== imageCount) throw new Error(`kdet.${what}: ${imageCount} images but ${sizes.length} image sizes`);
   return sizes;
+}
+
+/**
+ * Two float32 tensors read back in one transfer (one GPU→CPU wait on WebGPU instead of two):
+ * packed into one tensor on the backend, then split on the host.
+ */
+export async function readBoth(a: Tensor, b: Tensor): Promise<[Float32Array, Float32Array]> {
+  const packed = scope(() => concat([reshape(a, [a.size]), reshape(b, [b.size])], 0));
+  try {
+    const all = (await packed.data()) as Float32Array;
+    return [all.subarray(0, a.size), all.subarray(a.size)];
+  } finally {
+    packed.dispose();
+  }
 }

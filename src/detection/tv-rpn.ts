@@ -5,6 +5,7 @@ import { Module } from '../nn/module.js';
 import type { GridSize, MultiLevelAnchorGenerator } from './anchors-multilevel.js';
 import type { Boxes } from './boxes.js';
 import type { FeatureMaps } from './fpn.js';
+import { readBoth } from './rpn.js';
 import { filterProposals, type Proposals } from './tv-proposals.js';
 import type { TvRPNConfig } from './tv-presets.js';
 import { concatBoxPredictionLayers, type TvRPNHead } from './tv-rpn-head.js';
@@ -51,8 +52,8 @@ export class TvRegionProposalNetwork extends Module {
       feats.map((t) => [t.shape[2]!, t.shape[3]!] as const),
     );
     try {
-      const [o, d] = await Promise.all([objectness.data(), deltas.data()]);
-      const props = await filterProposals(o as Float32Array, d as Float32Array, anchors, imageSizes, numAnchorsPerLevel, this.config, this.training, objectness.backend);
+      const [o, d] = await readBoth(objectness, deltas);
+      const props = await filterProposals(o, d, anchors, imageSizes, numAnchorsPerLevel, this.config, this.training, objectness.backend);
       return { ...props, objectness, deltas, anchors, numAnchorsPerLevel };
     } catch (e) {
       objectness.dispose();

@@ -113,15 +113,15 @@ describe.skipIf(!o.backend)(title('webgpu step counts', o), () => {
       expect(s.counts.storageBuffersCreated, `${what}: storage buffers created`).toBe(0);
       expect(s.counts.stagingBuffersCreated, `${what}: staging buffers created`).toBe(0);
       // The read-back sites of a step today (the next step is to move them to the GPU):
-      // proposals() reads the RPN's logits and deltas, then per image runs NMS (one read, whose
+      // proposals() reads the RPN's logits and deltas (one read), then per image runs NMS (one read, whose
       // kept indices it uses as they come); the trainer reads the loss, its parts and the
       // gradient norm packed into one tensor: one wait.
       expect(bySite(s.counts), `${what}: waits by site`).toEqual({
-        'read ← proposals': 2,
+        'read ← readBoth': 1,
         'nms ← proposals': s.images,
         'read ← Trainer.run': 1,
       });
-      expect(s.counts.waits, `${what}: waits`).toBe(2 + s.images + 1);
+      expect(s.counts.waits, `${what}: waits`).toBe(1 + s.images + 1);
     }
   });
 });
