@@ -8,7 +8,7 @@
 //   node scripts/run.mjs bench/batchnorm.ts [runs] [--write]    # --write: bench/BATCHNORM.md
 import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { createWasmBackend } from '../src/backends/wasm/index.js';
 import * as k from '../src/engine/index.js';
@@ -79,7 +79,7 @@ const cell = (ms: number | undefined) => (ms === undefined ? 'n/a' : ms.toFixed(
 const lines = [
   '# BatchNorm2d training forward and backward, side by side',
   '',
-  `Machine: ${cpus()[0]?.model ?? 'unknown'} × ${cpus().length}, Node ${process.versions.node}, 1 thread each; PyTorch ${torch?.torch ?? 'not run'} CPU. Median of ${runs} calls after 3 warm-up calls.`,
+  `Machine: ${cpus()[0]?.model ?? 'unknown'} × ${cpus().length}, Node ${process.versions.node}, 1 thread each; PyTorch ${torch?.torch ?? 'not run'} CPU. Median of ${runs} calls after 3 warm-up calls; load average ${loadavg()[0]!.toFixed(1)} at the end (another job on the second core moves these numbers by up to 2×).`,
   'Command: `node scripts/run.mjs bench/batchnorm.ts 20 --write`.',
   '',
   '| layer | shape | kdet fwd ms | PyTorch fwd ms | kdet fwd+bwd ms | PyTorch fwd+bwd ms | kdet / PyTorch (fwd+bwd) |',
