@@ -15,6 +15,7 @@ import { readFileSync } from 'node:fs';
 import { expect, it } from 'vitest';
 import type { Backend } from '../../src/engine/backend.js';
 import * as k from '../../src/engine/index.js';
+import { createWasmBackend } from '../../src/backends/wasm/index.js';
 import { Rng } from '../../src/engine/random.js';
 import { valueAndGradsAsync } from '../../src/engine/tape.js';
 import type { Tensor } from '../../src/engine/tensor.js';
@@ -68,8 +69,7 @@ function build(c: TrainCase, backend: Backend) {
   return model;
 }
 
-const loaded = await loadBackendsUnderTest({ exclude: ['webgpu'] });
-describeEachBackend(loaded, (backend, name) => {
+describeEachBackend(await loadBackendsUnderTest({ exclude: ['webgpu'] }), (backend, name) => {
   for (const c of name === 'reference' ? fixture.cases.filter((x) => x.builder !== 'fasterrcnn_resnet50_fpn') : fixture.cases) {
     it(`${c.builder}: training losses, gradients and running statistics equal torchvision's`, async () => {
       k.setBackend(backend);
@@ -143,7 +143,8 @@ describeEachBackend(loaded, (backend, name) => {
 });
 
 it('forwardTrain refuses eval mode, degenerate boxes, labels outside 1..C-1 and mismatched targets, leaking nothing', async () => {
-  const backend = (loaded.find((b) => b.name === 'wasm' && b.backend) ?? loaded.find((b) => b.backend))!.backend!;
+  // Its own backend: describeEachBackend's are disposed when their block ends.
+  const backend = await createWasmBackend({ threads: 1 });
   k.setBackend(backend);
   const before = k.memoryStats(backend);
   const model = tvFasterRCNN('fasterrcnn_mobilenet_v3_large_320_fpn', 3, new Rng(2), { minSize: 64, maxSize: 64 });
@@ -160,4 +161,5 @@ it('forwardTrain refuses eval mode, degenerate boxes, labels outside 1..C-1 and 
   model.dispose();
   await backend.sync();
   expect(k.memoryStats(backend)).toEqual(before);
+  backend.dispose();
 });

@@ -5,7 +5,7 @@
 // large mean (1000 + N(0, 1), where a float32 variance loses its digits). The PyTorch fixtures
 // (batchnorm.test.ts) run through the fused kernel too, wherever BatchNorm2d trains on wasm. Also:
 // the same bits at 1 and 2 threads, clear errors for mismatched weights, nothing leaked.
-import { expect, it } from 'vitest';
+import { afterAll, expect, it } from 'vitest';
 import { createReferenceBackend } from '../../src/backends/reference/index.js';
 import { createWasmBackend } from '../../src/backends/wasm/index.js';
 import type { Backend } from '../../src/engine/backend.js';
@@ -19,6 +19,10 @@ import { randn, Rng } from '../helpers/random.js';
 const reference = createReferenceBackend();
 const wasm1 = await createWasmBackend({ threads: 1 });
 const wasm2 = await createWasmBackend({ threads: 2 });
+afterAll(() => {
+  wasm1.dispose();
+  wasm2.dispose();
+});
 
 interface Case { shape: [number, number, number, number]; affine: boolean; offset: number; eps: number }
 const CASES: Case[] = [
