@@ -225,7 +225,10 @@ export class Trainer {
           await hooks.onCheckpoint?.(await this.checkpoint(), 'best', this.step);
         }
       }
-      if (last) await hooks.onCheckpoint?.(await this.checkpoint(), 'last', this.step);
+      // The trainer state is also saved at every evaluation, so a long run stopped from outside
+      // (a machine's session ending) resumes from its last evaluation with --resume, exactly.
+      const evalStep = cfg.evalEvery > 0 && this.step % cfg.evalEvery === 0;
+      if (last || evalStep) await hooks.onCheckpoint?.(await this.checkpoint(), 'last', this.step);
     }
     await it.return(undefined);
   }

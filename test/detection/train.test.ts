@@ -90,6 +90,30 @@ describeEachBackend(loaded, (backend: Backend, name: string) => {
       }
     });
 
+    it.skipIf(name !== 'wasm')('saves its state at every evaluation: a run stopped after one resumes from it to the same end', async () => {
+      setBackend(backend);
+      const saved: { kind: string; step: number; bytes: Uint8Array }[] = [];
+      const model = new FasterRCNN(smallConfig(), new Rng(1));
+      const cfg = defaultTrainerConfig({ steps: 4, batchSize: 2, seed: 4, evalEvery: 2, schedule: { lr: 0.01, warmupSteps: 2, warmupFactor: 0.1, milestones: [], gamma: 0.1 } });
+      const trainer = new Trainer(model, data, cfg, async (images, targets, rng) => (await model.forwardTrain(images, targets, rng)).losses);
+      const losses: number[] = [];
+      await trainer.run({
+        onStep: (st) => void losses.push(st.loss),
+        onEval: async () => undefined,
+        onCheckpoint: async (bytes, kind, step) => void saved.push({ kind, step, bytes }),
+      });
+      expect(saved.map((c) => [c.kind, c.step])).toEqual([['last', 2], ['last', 4]]);
+      const resumed = await train(4, { resumeFrom: saved[0]!.bytes });
+      expect(resumed.infos.map((st) => st.loss)).toEqual(losses.slice(2));
+      const pa = model.namedParameters();
+      const pb = resumed.model.namedParameters();
+      for (let i = 0; i < pa.length; i++) expect(Array.from(await pb[i]![1].value.data()), pa[i]![0]).toEqual(Array.from(await pa[i]![1].value.data()));
+      trainer.dispose();
+      model.dispose();
+      resumed.trainer.dispose();
+      resumed.model.dispose();
+    });
+
     // 40 detector steps: seconds on wasm, minutes on the reference backend (float64 loops) and on
     // a software GPU; those two are covered by the conv-net trajectory test (test/nn).
     it.skipIf(name !== 'wasm')('learns: the loss on a small set falls', async () => {
