@@ -35,7 +35,6 @@ export interface TvTrainOptions {
   maxSize: number;
   rpnBatchSizePerImage: number;
   boxBatchSizePerImage: number;
-  seed: number;
 }
 
 export interface TvTrainStart {

@@ -104,36 +104,33 @@ export async function train(argv: string[]): Promise<void> {
     dataSpec = builtinSpec!;
   }
   const numClasses = own ? (dataSpec as OwnDataSpec).classNames.length : dataSetClassCount(dataSpec.name as DataSetName);
+  // Once every check has passed, for either kind of preset: the output folder, the backend, and
+  // the built-in scenes (a user's data was opened above).
+  const startRun = async (): Promise<void> => {
+    await prepareOutDir('--out', flags.out);
+    await useBackend(flags.backend);
+    if (own) return;
+    trainSet = await openDataSet(builtinSpec!, 'train');
+    testSet = await openDataSet(builtinSpec!, 'test');
+    testWhat = `${builtinSpec!.testLength} held-out scenes`;
+  };
   if (tv) {
     const preset = TV_PRESETS[flags.preset as TvPresetName];
     const minSize = given.has('min-size') ? flags['min-size'] : preset.minSize;
     const maxSize = given.has('max-size') ? flags['max-size'] : Math.max(preset.maxSize, minSize);
     if (minSize > maxSize) throw new UsageError(`kdet train: --min-size ${minSize} is above --max-size ${maxSize}`);
     const plan = await planTvTraining(
-      { preset: flags.preset as TvPresetName, from: flags.from, norm: flags.norm as '' | 'batch' | 'frozen', trainableLayers: flags['trainable-layers'], minSize, maxSize, rpnBatchSizePerImage: flags['rpn-batch-size-per-image'], boxBatchSizePerImage: flags['box-batch-size-per-image'], seed: flags.seed },
+      { preset: flags.preset as TvPresetName, from: flags.from, norm: flags.norm as '' | 'batch' | 'frozen', trainableLayers: flags['trainable-layers'], minSize, maxSize, rpnBatchSizePerImage: flags['rpn-batch-size-per-image'], boxBatchSizePerImage: flags['box-batch-size-per-image'] },
       numClasses,
     );
-    await prepareOutDir('--out', flags.out);
-    await useBackend(flags.backend);
-    if (!own) {
-      trainSet = await openDataSet(builtinSpec!, 'train');
-      testSet = await openDataSet(builtinSpec!, 'test');
-      testWhat = `${builtinSpec!.testLength} held-out scenes`;
-    }
+    await startRun();
     const describe = `${describeData(dataSpec)} ${own ? `${trainSet!.length} images` : `${flags.size}²`}; evaluated on ${testWhat!}`;
     await trainTv({ plan, preset: flags.preset as TvPresetName, train: trainSet!, test: testSet!, trainer, out: flags.out, evalImages: own ? testSet!.length : flags['test-size'], data: dataSpec, ...(valSpec ? { valData: valSpec } : {}), describe, backend: flags.backend });
     return;
   }
   const config = modelConfig(flags.preset, numClasses, own ? { minSize: flags['min-size'], maxSize: flags['max-size'] } : undefined);
   const resume = flags.resume ? await readResumeFile(flags.resume, { preset: flags.preset, model: config, optimizer: trainer.optimizer, steps: flags.steps }) : undefined;
-  await prepareOutDir('--out', flags.out);
-  await useBackend(flags.backend);
-
-  if (!own) {
-    trainSet = await openDataSet(builtinSpec!, 'train');
-    testSet = await openDataSet(builtinSpec!, 'test');
-    testWhat = `${builtinSpec!.testLength} held-out scenes`;
-  }
+  await startRun();
   const model = new FasterRCNN(config, new Rng(flags.seed));
   const backboneLine = backboneFile ? applyBackboneFile(backboneFile, model.backbone) : null;
   const input = own ? `${trainSet!.length} images (short side ${flags['min-size']}, long side ≤ ${flags['max-size']})` : `${flags.size}²`;
