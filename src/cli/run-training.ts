@@ -28,6 +28,11 @@ export interface TrainingRun {
   evalImages: number;
   resume?: Uint8Array;
   quiet?: boolean;
+  /**
+   * A time (Date.now() milliseconds): the run ends at its first saved trainer state after it,
+   * resumable from <out>/last.safetensors, without a final evaluation.
+   */
+  deadline?: number;
 }
 
 export interface TrainingResult {
@@ -35,6 +40,8 @@ export interface TrainingResult {
   last: DetectorMetrics | null;
   seconds: number;
   stepSeconds: number;
+  /** Set when the run ended at its deadline: the step of the saved state it resumes from. */
+  stoppedAt?: number;
 }
 
 /**
@@ -82,6 +89,7 @@ export async function runTraining(run: TrainingRun): Promise<TrainingResult> {
     onCheckpoint: async (bytes, kind) => {
       if (kind === 'last') await writeAtomic(join(run.out, 'last.safetensors'), bytes);
     },
+    ...(run.deadline !== undefined ? { shouldStop: () => Date.now() >= run.deadline! } : {}),
   });
   try {
     await running;
@@ -96,7 +104,8 @@ export async function runTraining(run: TrainingRun): Promise<TrainingResult> {
   progress.done();
   trainer.dispose();
   const seconds = (performance.now() - started) / 1000;
-  const result = { best, last, seconds, stepSeconds: stepTime / Math.max(1, trainer.step - startStep) };
+  const result: TrainingResult = { best, last, seconds, stepSeconds: stepTime / Math.max(1, trainer.step - startStep) };
+  if (trainer.step < run.trainer.steps) return { ...result, stoppedAt: trainer.step };
   await writeAtomic(join(run.out, 'metrics.json'), JSON.stringify(result, null, 2) + '\n');
   await writeReport(run, result, lastEval);
   return result;

@@ -29,6 +29,11 @@ export interface TrainerConfig {
   hflip: number;
   /** Evaluate every this many steps (0: never). */
   evalEvery: number;
+  /**
+   * Also save the trainer state (the 'last' checkpoint) every this many steps without evaluating
+   * (0: only at evaluations and the end): a long run without evaluations stays resumable.
+   */
+  checkpointEvery: number;
 }
 
 export function defaultTrainerConfig(overrides: Partial<TrainerConfig> = {}): TrainerConfig {
@@ -44,6 +49,7 @@ export function defaultTrainerConfig(overrides: Partial<TrainerConfig> = {}): Tr
     seed: 0,
     hflip: 0.5,
     evalEvery: 0,
+    checkpointEvery: 0,
     ...overrides,
   };
 }
@@ -68,6 +74,11 @@ export interface TrainerHooks {
   onEval?(step: number): Promise<number | void>;
   /** Called with a checkpoint's bytes when it is the best so far (or the last). */
   onCheckpoint?(bytes: Uint8Array, kind: 'best' | 'last', step: number): Promise<void>;
+  /**
+   * Asked after each saved trainer state before the last step: true ends the run there, resumable
+   * from that state (a machine's time running out); `run` then returns with `step` below `steps`.
+   */
+  shouldStop?(step: number): boolean;
 }
 
 export interface TrainerOptions {
@@ -228,7 +239,11 @@ export class Trainer {
       // The trainer state is also saved at every evaluation, so a long run stopped from outside
       // (a machine's session ending) resumes from its last evaluation with --resume, exactly.
       const evalStep = cfg.evalEvery > 0 && this.step % cfg.evalEvery === 0;
-      if (last || evalStep) await hooks.onCheckpoint?.(await this.checkpoint(), 'last', this.step);
+      const saveStep = (cfg.checkpointEvery ?? 0) > 0 && this.step % cfg.checkpointEvery === 0;
+      if (last || evalStep || saveStep) {
+        await hooks.onCheckpoint?.(await this.checkpoint(), 'last', this.step);
+        if (!last && hooks.shouldStop?.(this.step)) break;
+      }
     }
     await it.return(undefined);
   }

@@ -138,6 +138,8 @@ export interface RunResult {
   stepSeconds: number;
   /** What the run was trained and evaluated with (absent in runs written before it was recorded). */
   setup?: RunSetupRecord;
+  /** The step a cut-off run resumed at (its seconds are then the resumed part's). */
+  resumedAt?: number;
 }
 
 /** The settings a finished run must share with the table it is reused in. */

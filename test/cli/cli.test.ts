@@ -192,5 +192,46 @@ describe('kdet end to end on a tiny model', () => {
     expect(md).toMatch(/`kdet experiment ablation .*--jobs 2` trained and evaluated 3 runs in [\d.]+ min \(--jobs 2/);
     const bad = await kdet(...ab, '--run', 'nope-s0');
     expect(bad.err).toMatch(/--run: expected <variant>-s<seed> with a known variant, got 'nope-s0'/);
+
+    // A job cut off by --stop-after ends each run at its first saved state after the deadline and
+    // writes no table; the same command resumes the runs, to the results of a job never cut off.
+    const cutArgs = (out: string) => ['experiment', 'ablation', '--teacher', ckpt, '--student', 'tiny', '--steps', '4', '--checkpoint-every', '2', '--test-size', '4', '--seeds', '1', '--only', 'student,full', '--out', out];
+    const whole = await kdet(...cutArgs(join(dir, 'whole')));
+    expect(whole.code).toBe(0);
+    const cut = join(dir, 'cut');
+    const s1 = await kdet(...cutArgs(cut), '--stop-after', '0.0001');
+    expect(s1.err).toBe('');
+    expect(s1.code).toBe(0);
+    expect(s1.out).toMatch(/stopped at step 2 of 4 \(--stop-after\)/);
+    expect(s1.out).toMatch(/stopped with 2 of 2 runs unfinished/); // the second run never started
+    expect(existsSync(join(cut, 'runs', 'student-s0', 'result.json'))).toBe(false);
+    expect(existsSync(join(cut, 'runs', 'full-s0'))).toBe(false);
+    expect(existsSync(join(cut, 'ablation.md'))).toBe(false);
+    // A step trained after the saved state, then lost with the process, is dropped from the log.
+    const cutLog = join(cut, 'runs', 'student-s0', 'log.jsonl');
+    writeFileSync(cutLog, readFileSync(cutLog, 'utf8') + JSON.stringify({ step: 3, loss: 99 }) + '\n');
+    // In processes (--jobs 2) each worker starts its first run; the children keep the parent's
+    // deadline: the new run stops at step 2, the resumed one's next saved state is its end.
+    const s2 = await kdet(...cutArgs(cut), '--stop-after', '0.0001', '--jobs', '2');
+    expect(s2.code).toBe(0);
+    expect(s2.out).toMatch(/stopped with 1 of 2 runs unfinished/);
+    expect(readFileSync(join(cut, 'runs', 'full-s0', 'console.log'), 'utf8')).toMatch(/stopped at step 2 of 4/);
+    expect(readFileSync(join(cut, 'runs', 'student-s0', 'console.log'), 'utf8')).toMatch(/resuming at step 2 from /);
+    const s3 = await kdet(...cutArgs(cut));
+    expect(s3.err).toBe('');
+    expect(s3.code).toBe(0);
+    expect(s3.out).toMatch(/resuming at step 2 from .*full-s0.last\.safetensors/);
+    for (const run of ['student-s0', 'full-s0']) {
+      const read = (out: string) => JSON.parse(readFileSync(join(out, 'runs', run, 'result.json'), 'utf8'));
+      expect([read(cut).map50, read(cut).cocoAP, read(cut).resumedAt]).toEqual([read(join(dir, 'whole')).map50, read(join(dir, 'whole')).cocoAP, 2]);
+      const steps = (out: string) => readFileSync(join(out, 'runs', run, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).map((r) => [r.step, r.loss ?? null, r.gradNorm ?? null]);
+      expect(steps(cut)).toEqual(steps(join(dir, 'whole')));
+    }
+    // An unfinished run is never resumed under other settings.
+    rmSync(join(cut, 'runs', 'full-s0', 'result.json'));
+    writeFileSync(join(cut, 'runs', 'full-s0', 'setup.json'), readFileSync(join(cut, 'runs', 'full-s0', 'setup.json'), 'utf8').replace('"lr": 0.1', '"lr": 0.2'));
+    const s4 = await kdet(...cutArgs(cut));
+    expect(s4.code).toBe(2);
+    expect(s4.err).toMatch(/full-s0.setup\.json records an unfinished run with other settings .*; use another --out or the same settings/);
   });
 });

@@ -84,11 +84,15 @@ export interface DistillRun {
   batch: number;
   lr: number;
   evalEvery: number;
+  /** Save the trainer state every this many steps without evaluating (0 or absent: never). */
+  checkpointEvery?: number;
   testLength: number;
   seed: number;
   out: string;
   resume?: Uint8Array;
   quiet?: boolean;
+  /** End at the first saved state after this time (Date.now() ms); see TrainingRun.deadline. */
+  deadline?: number;
   /** Folder of teacher features shared between runs (see DirectoryFeatureStore). */
   teacherCache?: string;
   /** A user's data, opened by the caller; absent: the teacher's built-in scenes. */
@@ -119,7 +123,7 @@ export async function distillStudent(r: DistillRun): Promise<TrainingResult> {
   }
   const store = r.teacherCache ? new DirectoryFeatureStore(r.teacherCache) : null;
   const distiller = r.distill ? new Distiller(student, r.teacher, r.distill, new Rng(r.seed + 1), store) : null;
-  const trainer = defaultTrainerConfig({ steps: r.steps, batchSize: r.batch, seed: r.seed, evalEvery: r.evalEvery });
+  const trainer = defaultTrainerConfig({ steps: r.steps, batchSize: r.batch, seed: r.seed, evalEvery: r.evalEvery, checkpointEvery: r.checkpointEvery ?? 0 });
   trainer.schedule.lr = r.lr;
   const result = await runTraining({
     trained: distiller ?? student,
@@ -136,6 +140,7 @@ export async function distillStudent(r: DistillRun): Promise<TrainingResult> {
     evalImages: r.data ? test.length : r.testLength,
     ...(r.resume ? { resume: r.resume } : {}),
     ...(r.quiet ? { quiet: true } : {}),
+    ...(r.deadline !== undefined ? { deadline: r.deadline } : {}),
   });
   if (distiller && store && !r.quiet) console.log(`teacher features: ${distiller.teacherCache.misses} computed, ${distiller.teacherCache.hits} read from ${store.dir}`);
   (distiller ?? student).dispose();

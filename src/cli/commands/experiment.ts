@@ -18,6 +18,7 @@ import { kdetScript, runKdetChild } from '../child-process.js';
 import { RANGE, studentMismatch } from '../validate.js';
 import { distillStudent } from './distill.js';
 import { readBackboneFile, type BackboneFile } from './pretrain.js';
+import { readCheckpointMetadata } from '../../nn/checkpoint.js';
 
 const flags = {
   teacher: { type: 'string', default: 'models/teacher.safetensors', help: 'teacher checkpoint' },
@@ -37,6 +38,9 @@ const flags = {
   'teacher-cache': { type: 'boolean', default: true, help: 'compute the teacher\'s features once per image for all runs (<out>/.teacher-cache, removed at the end; results are the same without)' },
   jobs: { type: 'int', default: 1, min: 1, max: 64, help: 'runs at once, each in its own process with KDET_THREADS split between them (results do not depend on it)' },
   run: { type: 'string', default: '', help: 'internal (used by --jobs): do the one run <variant>-s<seed> and exit' },
+  'checkpoint-every': { type: 'int', default: 500, ...RANGE.nonNegative, help: "save each run's trainer state every k steps (<run>/last.safetensors): a run cut off resumes from there when the job is started again (0: only at its end)" },
+  'stop-after': { type: 'number', default: 0, ...RANGE.nonNegative, help: 'minutes: after this time each running run ends at its next saved state and no further run starts; the same command resumes (0: no limit)' },
+  deadline: { type: 'number', default: 0, ...RANGE.nonNegative, help: 'internal (used by --jobs with --stop-after): the time to stop at, in ms since 1970' },
   aggregate: { type: 'boolean', default: false, help: 'run nothing: rebuild the table, JSON and plot from the finished runs in --out' },
   quick: { type: 'boolean', default: false, help: 'a few-minute version for CI: 4 variants, 1 seed, 30 steps, 40 test scenes' },
   backend: { type: 'string', default: 'wasm', choices: BACKEND_NAMES, help: 'compute backend' },
@@ -73,6 +77,8 @@ export async function experiment(argv: string[]): Promise<void> {
     if (!v) throw new UsageError(`kdet experiment ablation: --only: unknown variant '${w}'${didYouMean(w, ABLATION_VARIANTS.map((x) => x.name), (c) => `'${c}'`) || ` (known: ${ABLATION_VARIANTS.map((x) => x.name).join(', ')})`}`);
     if (stopsTooLate(v)) throw new UsageError(`--only: variant '${w}' stops its distillation terms at step ${v.distill!.distillUntilStep}, not below --steps ${steps}; run it with more steps`);
   }
+  // One clock for the whole job: the children of --jobs get the parent's deadline, not their own.
+  const deadline = f.deadline > 0 ? f.deadline : f['stop-after'] > 0 ? Date.now() + f['stop-after'] * 60000 : 0;
   const runDir = (variant: string, seed: number) => join(f.out, 'runs', `${variant}-s${seed}`);
   const run = f.run ? /^(.+)-s(\d+)$/.exec(f.run) : null;
   const runVariant = run && ABLATION_VARIANTS.find((x) => x.name === run[1]);
@@ -102,7 +108,7 @@ export async function experiment(argv: string[]): Promise<void> {
   const backboneSetup = backbone ? { backboneSha256: sha16(backbone.bytes), freezeStages: backbone.freezeStages } : {};
   const record: RunSetupRecord = { teacher: f.teacher, teacherSha256, student: f.student, steps, batch: f.batch, lr: f.lr, testLength, ...backboneSetup };
   const readResult = (dir: string, variant: Variant) => readRunResult(dir, record, variant.distill !== null);
-  const runSetup: RunSetup = { teacher, meta, steps, batch: f.batch, lr: f.lr, testLength, teacherPath: f.teacher, teacherSha256, student: f.student, teacherCache, backbone, record };
+  const runSetup: RunSetup = { teacher, meta, steps, batch: f.batch, lr: f.lr, testLength, teacherPath: f.teacher, teacherSha256, student: f.student, teacherCache, backbone, record, checkpointEvery: f['checkpoint-every'], ...(deadline ? { deadline } : {}) };
   if (runVariant) {
     const seed = Number(run![2]);
     await runOne(runVariant, seed, runDir(runVariant.name, seed), runSetup);
@@ -122,9 +128,19 @@ export async function experiment(argv: string[]): Promise<void> {
   if (f.jobs > 1 && pending.length > 0) {
     // Longest runs first, so that the last ones to finish are short and no process waits long.
     const ordered = [...pending].sort((a, b) => runCost(b.variant) - runCost(a.variant));
-    await runInProcesses(ordered.map((p) => ({ name: `${p.variant.name}-s${p.seed}`, variant: p.variant })), f.jobs, argv, (name) => join(f.out, 'runs', name), readResult);
+    await runInProcesses(ordered.map((p) => ({ name: `${p.variant.name}-s${p.seed}`, variant: p.variant })), f.jobs, argv, (name) => join(f.out, 'runs', name), readResult, deadline);
   } else {
-    for (const { variant, seed } of pending) await runOne(variant, seed, runDir(variant.name, seed), runSetup);
+    for (const { variant, seed } of pending) {
+      await runOne(variant, seed, runDir(variant.name, seed), runSetup);
+      if (deadline && Date.now() >= deadline) break;
+    }
+  }
+  let unfinished = 0;
+  for (const { variant, seed } of pending) if (!(await readResult(runDir(variant.name, seed), variant))) unfinished++;
+  if (unfinished > 0) {
+    // Only a deadline leaves runs unfinished (a failed run is an error above): no table yet.
+    console.log(`--stop-after: stopped with ${unfinished} of ${pending.length} runs unfinished (their states are saved); the same command resumes them`);
+    return;
   }
   // Every run is done: the cache (about 130 KB per image and flip) has served its purpose.
   if (teacherCache) await rm(teacherCache, { recursive: true, force: true });
@@ -192,25 +208,76 @@ interface RunSetup {
   backbone: BackboneFile | null;
   /** What each run's result.json records, to be matched when it is reused. */
   record: RunSetupRecord;
+  /** Steps between saved trainer states. */
+  checkpointEvery: number;
+  /** When set (ms since 1970): a run ends at its first saved state after it. */
+  deadline?: number;
 }
 
 /** First 16 hex digits of a file's SHA-256: how runs recognise the same teacher or backbone. */
 const sha16 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex').slice(0, 16);
 
-/** One variant × seed, trained and evaluated in this process; writes <dir>/result.json last. */
-async function runOne(v: Variant, seed: number, dir: string, s: RunSetup): Promise<RunResult> {
+/**
+ * One variant × seed, trained and evaluated in this process; writes <dir>/result.json last. A run
+ * cut off (a machine's session ending, --stop-after) resumes exactly from its last saved state
+ * when the job is started again; null: it stopped at the deadline, without a result.
+ */
+async function runOne(v: Variant, seed: number, dir: string, s: RunSetup): Promise<RunResult | null> {
   console.log(`— ${v.name} seed ${seed}: ${v.description}`);
+  const setup = JSON.stringify({ variant: v.name, seed, setup: s.record }, null, 2) + '\n';
+  const resume = await resumableState(dir, setup, s.steps);
+  if (resume) {
+    console.log(`  resuming at step ${resume.step} from ${join(dir, 'last.safetensors')}`);
+  } else {
+    // A fresh start: what an earlier attempt left is removed (not console.log, which the parent
+    // of --jobs is writing this very run's output to).
+    await mkdir(dir, { recursive: true });
+    for (const file of ['last.safetensors', 'best.safetensors', 'log.jsonl', 'metrics.json', 'report.html', 'result.json']) await rm(join(dir, file), { force: true });
+    await writeAtomic(join(dir, 'setup.json'), setup);
+  }
   const r = await distillStudent({
     teacher: s.teacher, teacherMeta: s.meta, teacherPath: s.teacherPath, studentPreset: s.student,
     distill: v.distill ? defaultDistillConfig(v.distill) : null,
-    steps: s.steps, batch: s.batch, lr: s.lr, evalEvery: 0, testLength: s.testLength, seed, out: dir,
+    steps: s.steps, batch: s.batch, lr: s.lr, evalEvery: 0, checkpointEvery: s.checkpointEvery, testLength: s.testLength, seed, out: dir,
+    ...(resume ? { resume: resume.bytes } : {}),
+    ...(s.deadline ? { deadline: s.deadline } : {}),
     ...(s.teacherCache ? { teacherCache: s.teacherCache } : {}),
     ...(s.backbone ? { backbone: s.backbone } : {}),
   });
-  const res: RunResult = { variant: v.name, seed, map50: r.last!.map50, cocoAP: r.last!.cocoAP, seconds: r.seconds, stepSeconds: r.stepSeconds, setup: s.record };
+  if (r.stoppedAt !== undefined) {
+    console.log(`  stopped at step ${r.stoppedAt} of ${s.steps} (--stop-after); the same command resumes it`);
+    return null;
+  }
+  // seconds and stepSeconds are this process's share when the run was resumed (resumedAt says so).
+  const res: RunResult = { variant: v.name, seed, map50: r.last!.map50, cocoAP: r.last!.cocoAP, seconds: r.seconds, stepSeconds: r.stepSeconds, setup: s.record, ...(resume ? { resumedAt: resume.step } : {}) };
   await writeAtomic(join(dir, 'result.json'), JSON.stringify(res, null, 2) + '\n');
   console.log(`  mAP@0.5 ${res.map50.toFixed(4)}, COCO AP ${res.cocoAP.toFixed(4)}, ${res.stepSeconds.toFixed(3)} s/step`);
   return res;
+}
+
+/**
+ * The saved trainer state of an unfinished run with this setup (its setup.json), or null: no
+ * state, a state from before setup.json was written, or one already at the last step. Steps the
+ * log recorded after that state (trained, then lost when the run was cut off) are dropped from
+ * log.jsonl, so the resumed run's log reads as one uninterrupted run's.
+ */
+async function resumableState(dir: string, setup: string, steps: number): Promise<{ bytes: Uint8Array; step: number } | null> {
+  const setupFile = join(dir, 'setup.json');
+  const stateFile = join(dir, 'last.safetensors');
+  if (!existsSync(setupFile) || !existsSync(stateFile)) return null;
+  const recorded = await readFile(setupFile, 'utf8');
+  if (recorded !== setup) {
+    throw new UsageError(`kdet experiment ablation: ${setupFile} records an unfinished run with other settings (${recorded.replace(/\s+/g, ' ').slice(0, 300)}); use another --out or the same settings`);
+  }
+  const bytes = new Uint8Array(await readFile(stateFile));
+  const step = (readCheckpointMetadata(bytes, stateFile).trainer as { step?: number } | undefined)?.step;
+  if (typeof step !== 'number' || step >= steps) return null;
+  const log = join(dir, 'log.jsonl');
+  if (existsSync(log)) {
+    const kept = (await readFile(log, 'utf8')).split('\n').filter((line) => line && (JSON.parse(line) as { step: number }).step <= step);
+    await writeAtomic(log, kept.map((l) => l + '\n').join(''));
+  }
+  return { bytes, step };
 }
 
 /**
@@ -220,14 +287,16 @@ async function runOne(v: Variant, seed: number, dir: string, s: RunSetup): Promi
  * optimiser, data, small ops) that leave the other cores idle. Each run's output goes to
  * <dir>/console.log; a failed run stops the rest from starting and is reported with its log.
  */
-async function runInProcesses(runs: { name: string; variant: Variant }[], jobs: number, argv: readonly string[], dirOf: (run: string) => string, readResult: (dir: string, variant: Variant) => Promise<RunResult | null>): Promise<void> {
+async function runInProcesses(runs: { name: string; variant: Variant }[], jobs: number, argv: readonly string[], dirOf: (run: string) => string, readResult: (dir: string, variant: Variant) => Promise<RunResult | null>, deadline: number): Promise<void> {
   const threads = Math.max(1, Math.floor((Number(process.env.KDET_THREADS) || availableParallelism()) / jobs));
-  const childArgv = argv.filter((a, i) => !/^--jobs(=|$)/.test(a) && !(argv[i - 1] === '--jobs' && !a.startsWith('--')));
+  const dropped = (name: string) => (a: string, i: number) => !new RegExp(`^--${name}(=|$)`).test(a) && !(argv[i - 1] === `--${name}` && !a.startsWith('--'));
+  const childArgv = [...argv.filter((a, i) => dropped('jobs')(a, i) && dropped('stop-after')(a, i)), ...(deadline ? ['--deadline', String(deadline)] : [])];
   console.log(`${runs.length} runs, ${jobs} at a time, ${threads} wasm thread(s) each; logs in <run>/console.log`);
   const queue = [...runs];
   let failed: string | null = null;
   const worker = async () => {
-    for (let next = queue.shift(); next && !failed; next = queue.shift()) {
+    // After the deadline a worker starts no further run (its first one it always starts).
+    for (let next = queue.shift(); next && !failed; next = deadline && Date.now() >= deadline ? undefined : queue.shift()) {
       const run = next.name;
       const dir = dirOf(run);
       await mkdir(dir, { recursive: true });
@@ -235,6 +304,10 @@ async function runInProcesses(runs: { name: string; variant: Variant }[], jobs: 
       console.log(`  start ${run}`);
       const code = await runKdetChild('experiment ablation --jobs', ['experiment', ...childArgv, '--run', run], threads, join(dir, 'console.log'));
       const res = await readResult(dir, next.variant);
+      if (code === 0 && !res && deadline && Date.now() >= deadline) {
+        console.log(`  stopped ${run} at its first saved state after the deadline`);
+        break;
+      }
       if (code !== 0 || !res) {
         failed = `${run} exited with code ${code}; see ${join(dir, 'console.log')}`;
         break;
