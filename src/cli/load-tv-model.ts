@@ -42,6 +42,8 @@ export interface TvSettings {
   importedFrom?: { file: string; format: 'pth' | 'safetensors'; key?: string; tensors: number };
   /** The checkpoint a `kdet train --preset <builder> --from` run started from. */
   trainedFrom?: string;
+  /** The body a `kdet train --preset <builder> --backbone-from` run started from. */
+  backboneFrom?: string;
 }
 
 export interface TvCheckpointMeta {

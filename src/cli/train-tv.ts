@@ -8,6 +8,7 @@
  */
 import { basename } from 'node:path';
 import type { AnyDataset } from '../data/types.js';
+import { IMAGENET_NORMALISATION } from '../data/transforms.js';
 import type { TrainerConfig } from '../detection/trainer.js';
 import { TV_PRESETS, type TvPresetName } from '../detection/tv-presets.js';
 import { view } from '../engine/tensor.js';
@@ -18,6 +19,7 @@ import { UsageError } from './args.js';
 import { readAnyDetectorFile } from './load-model.js';
 import { buildTvModel, ImportedDetector, TV_ARCHS, type TvCheckpointMeta, type TvSettings } from './load-tv-model.js';
 import { runTraining } from './run-training.js';
+import { applyBodyFile, type BackboneFile } from './commands/pretrain.js';
 
 export const isTvPreset = (preset: string): preset is TvPresetName => (TV_ARCHS as string[]).includes(preset);
 
@@ -28,6 +30,8 @@ export interface TvTrainOptions {
   preset: TvPresetName;
   /** A checkpoint of the family to start from ('' for random weights). */
   from: string;
+  /** A body pre-trained by kdet pretrain (torchvision's weights_backbone), or null. */
+  backbone: BackboneFile | null;
   norm: '' | NormKind;
   /** torchvision's trainable_backbone_layers; −1: the builder's default for the norm. */
   trainableLayers: number;
@@ -41,6 +45,8 @@ export interface TvTrainStart {
   settings: Omit<TvSettings, 'importedFrom'>;
   /** The --from checkpoint, read and checked (null: from scratch). */
   from: { path: string; bytes: Uint8Array; meta: TvCheckpointMeta } | null;
+  /** The --backbone-from body, read and checked. */
+  backbone: BackboneFile | null;
   trainableLayers: number;
 }
 
@@ -58,7 +64,9 @@ export async function planTvTraining(o: TvTrainOptions, numClasses: number): Pro
     if (file.meta.preset !== o.preset) throw new UsageError(`kdet train: --from '${o.from}' is a ${file.meta.preset}, not a ${o.preset}; give --preset ${file.meta.preset}`);
     from = { path: o.from, bytes: file.bytes, meta: file.meta };
   }
-  const norm: NormKind = o.norm || from?.meta.torchvision.norm || 'batch';
+  // torchvision's recipes: weights=None → BatchNorm2d, all layers; weights_backbone →
+  // FrozenBatchNorm2d, 3 layers; a whole checkpoint → its norms.
+  const norm: NormKind = o.norm || from?.meta.torchvision.norm || (o.backbone ? 'frozen' : 'batch');
   const max = MAX_LAYERS[o.preset];
   const trainableLayers = o.trainableLayers >= 0 ? o.trainableLayers : norm === 'batch' ? max : 3;
   if (trainableLayers > max) throw new UsageError(`kdet train: --trainable-layers ${trainableLayers}: ${o.preset} has ${max} (torchvision's trainable_backbone_layers is 0..${max})`);
@@ -67,11 +75,11 @@ export async function planTvTraining(o: TvTrainOptions, numClasses: number): Pro
   const settings: Omit<TvSettings, 'importedFrom'> = {
     numClasses: numClasses + 1,
     norm,
-    transform: { minSize: o.minSize, maxSize: o.maxSize, imageMean: base?.transform.imageMean ?? [0.485, 0.456, 0.406], imageStd: base?.transform.imageStd ?? [0.229, 0.224, 0.225], sizeDivisible: 32 },
+    transform: { minSize: o.minSize, maxSize: o.maxSize, imageMean: base?.transform.imageMean ?? IMAGENET_NORMALISATION.mean, imageStd: base?.transform.imageStd ?? IMAGENET_NORMALISATION.std, sizeDivisible: 32 },
     rpn: { ...(base?.rpn ?? preset.rpn), ...(o.rpnBatchSizePerImage ? { batchSizePerImage: o.rpnBatchSizePerImage } : {}) },
     box: { ...(base?.box ?? preset.box), ...(o.boxBatchSizePerImage ? { batchSizePerImage: o.boxBatchSizePerImage } : {}) },
   };
-  return { settings, from, trainableLayers };
+  return { settings, from, backbone: o.backbone, trainableLayers };
 }
 
 export interface TvTrainRun {
@@ -91,11 +99,12 @@ export interface TvTrainRun {
 
 /** Build (and load --from into) the model, train it, and write best.safetensors in the family's form. */
 export async function trainTv(run: TvTrainRun): Promise<void> {
-  const { settings, from, trainableLayers } = run.plan;
+  const { settings, from, backbone, trainableLayers } = run.plan;
   const model = buildTvModel(run.preset, settings, { trainableLayers, seed: run.trainer.seed });
   try {
     let note = 'random weights';
     if (from) note = loadFrom(model, from, settings.numClasses);
+    if (backbone) note = applyBodyFile(backbone, model.backbone.body);
     const trainable = model.trainableParameters().reduce((s, p) => s + p.value.size, 0);
     const t = settings.transform;
     console.log(
@@ -108,7 +117,7 @@ export async function trainTv(run: TvTrainRun): Promise<void> {
       classNames: [...run.train.classNames],
       data: run.data,
       ...(run.valData ? { valData: run.valData } : {}),
-      torchvision: { ...settings, ...(from ? { trainedFrom: basename(from.path) } : {}) } as TvSettings,
+      torchvision: { ...settings, ...(from ? { trainedFrom: basename(from.path) } : {}), ...(backbone ? { backboneFrom: basename(backbone.path) } : {}) } as TvSettings,
     };
     const result = await runTraining({
       trained: model,

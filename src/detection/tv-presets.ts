@@ -3,6 +3,8 @@
  * between the FPN and the losses, per builder: anchors, RPN filtering, box head. Everything not
  * listed is FasterRCNN's default and the same for all three.
  */
+import type { BodyArch } from '../models/body-classifier.js';
+
 export type TvPresetName = 'fasterrcnn_resnet50_fpn' | 'fasterrcnn_mobilenet_v3_large_fpn' | 'fasterrcnn_mobilenet_v3_large_320_fpn';
 
 export interface TrainTest {
@@ -44,6 +46,8 @@ export interface TvBoxConfig {
 }
 
 export interface TvPreset {
+  /** The backbone body, by the name of the torchvision classifier whose weights it takes. */
+  body: BodyArch;
   /** AnchorGenerator sizes and aspect ratios, one entry per FPN level. */
   anchorSizes: readonly (readonly number[])[];
   aspectRatios: readonly (readonly number[])[];
@@ -99,6 +103,7 @@ const MOBILENET_ANCHORS = {
 export const TV_PRESETS: Record<TvPresetName, TvPreset> = {
   // _default_anchorgen: one size per level '0'…'3', 'pool'; FasterRCNN's RPN defaults.
   fasterrcnn_resnet50_fpn: {
+    body: 'resnet50',
     anchorSizes: [[32], [64], [128], [256], [512]],
     aspectRatios: Array.from({ length: 5 }, () => [...RATIOS]),
     rpn: rpnConfig(1000, 0),
@@ -107,7 +112,7 @@ export const TV_PRESETS: Record<TvPresetName, TvPreset> = {
     maxSize: 1333,
   },
   // fasterrcnn_mobilenet_v3_large_fpn: defaults {rpn_score_thresh: 0.05}.
-  fasterrcnn_mobilenet_v3_large_fpn: { ...MOBILENET_ANCHORS, rpn: rpnConfig(1000, 0.05), ...COMMON, minSize: 800, maxSize: 1333 },
+  fasterrcnn_mobilenet_v3_large_fpn: { body: 'mobilenet_v3_large', ...MOBILENET_ANCHORS, rpn: rpnConfig(1000, 0.05), ...COMMON, minSize: 800, maxSize: 1333 },
   // fasterrcnn_mobilenet_v3_large_320_fpn: min_size 320, max_size 640, test top-n 150/150, score 0.05.
-  fasterrcnn_mobilenet_v3_large_320_fpn: { ...MOBILENET_ANCHORS, rpn: rpnConfig(150, 0.05), ...COMMON, minSize: 320, maxSize: 640 },
+  fasterrcnn_mobilenet_v3_large_320_fpn: { body: 'mobilenet_v3_large', ...MOBILENET_ANCHORS, rpn: rpnConfig(150, 0.05), ...COMMON, minSize: 320, maxSize: 640 },
 };

@@ -162,3 +162,70 @@ describe('kdet train/distill --backbone-from', () => {
     expect(existsSync(join(dir, 'w'))).toBe(false);
   });
 });
+
+describe('kdet pretrain / train --backbone-from for torchvision builders (their body)', () => {
+  const MNV3 = 'fasterrcnn_mobilenet_v3_large_320_fpn';
+  // Two steps on a 32² canvas: enough to change every BatchNorm's running statistics.
+  const PRE_TV = ['pretrain', '--backbone', MNV3, '--items', 'embedded', '--steps', '2', '--batch', '4', '--train-size', '8', '--test-size', '8', '--size', '32', '--min-scale', '16', '--max-scale', '32'];
+  const TRAIN_TV = ['train', '--preset', MNV3, '--steps', '1', '--batch', '2', '--train-size', '2', '--test-size', '2', '--size', '64', '--min-size', '64', '--max-size', '64', '--box-batch-size-per-image', '16', '--eval-every', '0'];
+  let body: string;
+
+  beforeAll(async () => {
+    const r = await kdet(...PRE_TV, '--out', join(dir, 'pre-mnv3'));
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    body = join(dir, 'pre-mnv3', 'backbone.safetensors');
+    vi.restoreAllMocks();
+  }, 120_000);
+
+  it("writes the body under the detector's names and the detector starts from it: frozen layers and statistics bit for bit", async () => {
+    const meta = readCheckpointMetadata(new Uint8Array(readFileSync(body))) as Record<string, any>;
+    expect(meta).toMatchObject({ kind: 'backbone', preset: MNV3, backbone: { body: 'mobilenet_v3_large' }, steps: 2 });
+    const pre = tensorsOf(body);
+    // Blocks 0–16 of MobileNetV3-Large's features, BatchNorm2d's five tensors per norm; no FPN, no head.
+    expect([...pre.keys()].every((k) => k.startsWith('backbone.body.'))).toBe(true);
+    expect(pre.has('backbone.body.16.0.weight')).toBe(true);
+    expect(pre.has('backbone.body.0.1.num_batches_tracked')).toBe(true);
+    const stats = pre.get('backbone.body.0.1.running_mean')!.data as Float32Array;
+    expect(stats.some((v) => v !== 0)).toBe(true); // trained statistics, not the initial zeros
+
+    const out = join(dir, 'tv-from-body');
+    const r = await kdet(...TRAIN_TV, '--backbone-from', body, '--out', out);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/FrozenBatchNorm2d, 3 trainable backbone layers; body from .*backbone\.safetensors \(mobilenet_v3_large, pre-trained 2 steps/);
+    const after = tensorsOf(join(out, 'best.safetensors'));
+    // Torchvision's recipe with weights_backbone: FrozenBatchNorm2d (no num_batches_tracked), the
+    // blocks before stage 3 of 6 (block 4) frozen, so they are the pre-trained ones exactly.
+    expect(after.has('backbone.body.0.1.num_batches_tracked')).toBe(false);
+    for (const name of ['backbone.body.0.0.weight', 'backbone.body.0.1.running_mean', 'backbone.body.0.1.running_var', 'backbone.body.0.1.weight', 'backbone.body.3.block.0.0.weight']) {
+      expect(bytesOf(after.get(name)!)).toEqual(bytesOf(pre.get(name)!));
+    }
+    // Block 16 was loaded, then trained one step.
+    expect(bytesOf(after.get('backbone.body.16.0.weight')!)).not.toEqual(bytesOf(pre.get('backbone.body.16.0.weight')!));
+    const detMeta = readCheckpointMetadata(new Uint8Array(readFileSync(join(out, 'best.safetensors')))) as Record<string, any>;
+    expect(detMeta.torchvision).toMatchObject({ norm: 'frozen', backboneFrom: 'backbone.safetensors' });
+  }, 240_000);
+
+  it.each([
+    [['--preset', 'fasterrcnn_resnet50_fpn'], /--backbone-from '.*' holds a 'fasterrcnn_mobilenet_v3_large_320_fpn' backbone \(body mobilenet_v3_large\), but --preset 'fasterrcnn_resnet50_fpn' has a resnet50 body/],
+    [['--freeze-stages', '1'], /--freeze-stages is for kdet's presets; fasterrcnn_mobilenet_v3_large_320_fpn keeps layers fixed with --trainable-layers/],
+    [['--from', 'x.safetensors'], /give --from \(a whole detector\) or --backbone-from \(a pre-trained body\), not both/],
+  ])('train refuses %j in one line, exit 2, before any model or output', async (extra, re) => {
+    const out = join(dir, `tv-refused-${extra.join('')}`);
+    const r = await kdet(...TRAIN_TV, '--backbone-from', body, ...(extra as string[]), '--out', out);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(re as RegExp);
+    oneLine(r.err);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it("refuses a kdet preset's backbone for a builder, and a builder's body for a kdet preset", async () => {
+    const a = await kdet(...TRAIN_TV, '--backbone-from', backbone, '--out', join(dir, 'tv-a'));
+    expect(a.code).toBe(2);
+    expect(a.err).toMatch(/holds a 'tiny' backbone, but --preset 'fasterrcnn_mobilenet_v3_large_320_fpn' has a mobilenet_v3_large body/);
+    const b = await kdet(...TRAIN, '--backbone-from', body, '--out', join(dir, 'tv-b'));
+    expect(b.code).toBe(2);
+    expect(b.err).toMatch(/holds a 'fasterrcnn_mobilenet_v3_large_320_fpn' backbone, but --preset is 'tiny'/);
+  });
+});

@@ -17,11 +17,17 @@ import { parseArgs, usage, UsageError, type FlagSpec } from '../args.js';
 import { BACKEND_NAMES, useBackend } from '../backend.js';
 import { prepareOutDir, readBytes, writeAtomic } from '../files.js';
 import { MODEL_PRESETS, modelConfig } from '../presets.js';
+import { IMAGENET_NORMALISATION } from '../../data/transforms.js';
+import { TV_PRESETS } from '../../detection/tv-presets.js';
+import { BodyClassifier, BodyView, buildBody, copyBody, type BodyArch } from '../../models/body-classifier.js';
+import type { Module } from '../../nn/module.js';
+import { TV_ARCHS } from '../load-tv-model.js';
+import { isTvPreset } from '../train-tv.js';
 import { Progress } from '../progress.js';
 import { RANGE } from '../validate.js';
 
 export const pretrainFlags = {
-  backbone: { type: 'string', default: 'student', choices: MODEL_PRESETS, help: 'backbone preset to pre-train (a detector preset of kdet train / distill)' },
+  backbone: { type: 'string', default: 'student', choices: [...MODEL_PRESETS, ...TV_ARCHS], help: "backbone preset to pre-train: a detector preset of kdet train / distill, or a torchvision builder (its body, BatchNorm2d: what torchvision's weights_backbone are)" },
   data: { type: 'string', default: 'fashion', choices: ['fashion'], help: 'classification data: Fashion-MNIST items (train split) drawn as in the scenes' },
   items: { type: 'string', default: 'auto', choices: ['auto', 'debian', 'embedded'], help: "item source: auto = Debian's full set in /usr/share/datasets/fashion-mnist when installed, else the subset embedded in kdet" },
   'train-size': { type: 'int', default: 0, ...RANGE.nonNegative, help: 'train items to use (0: all of the source\'s train split)' },
@@ -44,7 +50,8 @@ export const pretrainFlags = {
 export interface BackboneCheckpointMeta {
   kind: 'backbone';
   preset: string;
-  backbone: { inChannels: number; stages: number[][] };
+  /** kdet's presets: the VGG stages; torchvision's builders: the body's classifier name. */
+  backbone: { inChannels: number; stages: number[][] } | { body: BodyArch };
   top1: number;
   steps: number;
   data: { name: 'fashion'; source: ResolvedFashionSource; trainItems: number; testItems: number; size: number; minScale: number; maxScale: number };
@@ -144,8 +151,11 @@ function batchOf(split: FashionSplit, idx: ArrayLike<number>, c: ItemCanvas, rng
   return { pixels, labels };
 }
 
+/** A classifier of kdet's backbones or of torchvision's bodies. */
+type Classifier = BackboneClassifier | BodyClassifier;
+
 /** Top-1 accuracy on a split; every item drawn with its own fixed layout, unmirrored. */
-async function top1(model: BackboneClassifier, split: FashionSplit, c: ItemCanvas, batch: number): Promise<number> {
+async function top1(model: Classifier, split: FashionSplit, c: ItemCanvas, batch: number): Promise<number> {
   model.eval();
   let correct = 0;
   for (let s = 0; s < split.count; s += batch) {
@@ -173,8 +183,9 @@ export async function pretrain(argv: string[]): Promise<void> {
   if (f['min-scale'] > f['max-scale']) throw new UsageError(`kdet pretrain: --min-scale ${f['min-scale']} is above --max-scale ${f['max-scale']}`);
   if (f['max-scale'] > f.size) throw new UsageError(`kdet pretrain: --max-scale ${f['max-scale']} is above the canvas --size ${f.size}`);
   if (f['train-size'] > 0 && f['train-size'] < f.batch) throw new UsageError(`kdet pretrain: --train-size ${f['train-size']} is less than one batch (--batch ${f.batch})`);
-  const preset = f.backbone as BackbonePreset;
-  const config = modelConfig(preset, 10);
+  const preset = f.backbone;
+  const family = isTvPreset(preset) ? TV_PRESETS[preset].body : null;
+  const config = family ? null : modelConfig(preset as BackbonePreset, 10);
   // Flags, then the item files, then --out: everything is checked before the backend or a model exists.
   let items: FashionItems;
   try {
@@ -189,11 +200,13 @@ export async function pretrain(argv: string[]): Promise<void> {
   await useBackend(f.backend);
 
   const canvas: ItemCanvas = { size: f.size, minScale: f['min-scale'], maxScale: f['max-scale'] };
-  const model = new BackboneClassifier(config.backbone, 10, new ModelRng(f.seed), config.imageMean, config.imageStd);
+  // torchvision's bodies see ImageNet-normalised images (the family's transform); kdet's, their preset's.
+  const model: Classifier = family ? new BodyClassifier(family, 10, new ModelRng(f.seed), IMAGENET_NORMALISATION.mean, IMAGENET_NORMALISATION.std) : new BackboneClassifier(config!.backbone, 10, new ModelRng(f.seed), config!.imageMean, config!.imageStd);
+  const trained = model instanceof BodyClassifier ? model.body : model.backbone;
   const params = model.trainableParameters();
   const optimizer = new SGD(params, f.lr, { momentum: 0.9, weightDecay: f['weight-decay'] });
   const schedule: LrSchedule = { lr: f.lr, warmupSteps: Math.min(200, Math.floor(f.steps / 10)), warmupFactor: 0.001, milestones: [Math.floor(f.steps * 0.75), Math.floor(f.steps * 0.92)], gamma: 0.1 };
-  console.log(`kdet pretrain: ${preset} backbone (${(model.backbone.parameterCount() / 1e6).toFixed(3)} M parameters) as a 10-class classifier on Fashion-MNIST items from ${sourceName(items.source)} (${train.count} train items; top-1 on ${test.count} test items), ${f.size}² canvas, items ${f['min-scale']}–${f['max-scale']} px, backend ${f.backend}`);
+  console.log(`kdet pretrain: ${preset} ${family ? `body (${family}, BatchNorm2d, ` : 'backbone ('}${(trained.parameterCount() / 1e6).toFixed(3)} M parameters) as a 10-class classifier on Fashion-MNIST items from ${sourceName(items.source)} (${train.count} train items; top-1 on ${test.count} test items), ${f.size}² canvas, items ${f['min-scale']}–${f['max-scale']} px, backend ${f.backend}`);
 
   const log = join(f.out, 'log.jsonl');
   await writeFile(log, '');
@@ -246,12 +259,13 @@ export async function pretrain(argv: string[]): Promise<void> {
   const meta: BackboneCheckpointMeta = {
     kind: 'backbone',
     preset,
-    backbone: { inChannels: config.backbone.inChannels, stages: config.backbone.stages.map((s) => [...s]) },
+    backbone: family ? { body: family } : { inChannels: config!.backbone.inChannels, stages: config!.backbone.stages.map((s) => [...s]) },
     top1: acc,
     steps: f.steps,
     data: { name: 'fashion', source: items.source, trainItems: train.count, testItems: test.count, size: f.size, minScale: f['min-scale'], maxScale: f['max-scale'] },
   };
-  await writeAtomic(join(f.out, 'backbone.safetensors'), await saveCheckpoint(new BackboneView(model.backbone), { ...meta }));
+  const saved = model instanceof BodyClassifier ? new BodyView(model.body) : new BackboneView(model.backbone);
+  await writeAtomic(join(f.out, 'backbone.safetensors'), await saveCheckpoint(saved, { ...meta }));
   optimizer.dispose();
   model.dispose();
   console.log(`done in ${((performance.now() - started) / 1000).toFixed(0)} s (${(trainSeconds / f.steps).toFixed(3)} s/step); last loss ${lastLoss.toFixed(4)}; top-1 ${acc.toFixed(4)} on ${test.count} test items (${sourceName(items.source)}); backbone in ${join(f.out, 'backbone.safetensors')}`);
@@ -276,7 +290,9 @@ export interface BackboneFile {
  * line, otherwise). `flagPreset` names the flag that chose the preset, for the message.
  */
 export async function readBackboneFile(command: string, path: string, freeze: number, preset: string, flagPreset: string): Promise<BackboneFile | null> {
-  const stages = modelConfig(preset, 1).backbone.stages.length;
+  const family = isTvPreset(preset) ? TV_PRESETS[preset].body : null;
+  if (family && freeze > 0) throw new UsageError(`kdet ${command}: --freeze-stages is for kdet's presets; ${preset} keeps layers fixed with --trainable-layers (torchvision's trainable_backbone_layers)`);
+  const stages = family ? 0 : modelConfig(preset, 1).backbone.stages.length;
   if (!path) {
     if (freeze > 0) throw new UsageError(`kdet ${command}: --freeze-stages ${freeze} needs --backbone-from (freezing randomly initialised stages would keep them random)`);
     return null;
@@ -292,8 +308,14 @@ export async function readBackboneFile(command: string, path: string, freeze: nu
   if (meta === null || typeof meta !== 'object' || meta.kind !== 'backbone') {
     throw new UsageError(`kdet ${command}: --backbone-from '${path}' is not a backbone checkpoint (kind ${JSON.stringify((meta as { kind?: unknown } | null)?.kind)}); use a backbone.safetensors written by kdet pretrain`);
   }
+  if (family) {
+    // The body decides, not the builder: both MobileNetV3 builders take the same body.
+    const body = (meta.backbone as { body?: unknown } | undefined)?.body;
+    if (body !== family) throw new UsageError(`kdet ${command}: --backbone-from '${path}' holds a '${String(meta.preset)}' backbone${typeof body === 'string' ? ` (body ${body})` : ''}, but ${flagPreset} '${preset}' has a ${family} body; pre-train it (kdet pretrain --backbone ${preset})`);
+    return { path, bytes, meta, freezeStages: 0 };
+  }
   const want = JSON.stringify(BACKBONE_PRESETS[preset as BackbonePreset]?.stages);
-  if (meta.preset !== preset || JSON.stringify(meta.backbone?.stages) !== want) {
+  if (meta.preset !== preset || JSON.stringify((meta.backbone as { stages?: unknown } | undefined)?.stages) !== want) {
     throw new UsageError(`kdet ${command}: --backbone-from '${path}' holds a '${String(meta.preset)}' backbone, but ${flagPreset} is '${preset}'; pre-train that preset (kdet pretrain --backbone ${preset}) or pass ${flagPreset} ${String(meta.preset)}`);
   }
   return { path, bytes, meta, freezeStages: freeze };
@@ -309,4 +331,24 @@ export function applyBackboneFile(file: BackboneFile, backbone: Backbone): strin
   const frozen = freezeStages(backbone, file.freezeStages);
   const m = file.meta;
   return `backbone from ${file.path} (${m.preset}, pre-trained ${m.steps} steps, top-1 ${typeof m.top1 === 'number' ? m.top1.toFixed(4) : 'n/a'})${file.freezeStages ? `; first ${file.freezeStages} stage(s) frozen (${frozen} parameters)` : ''}`;
+}
+
+/**
+ * Load a checked body file (kdet pretrain of a torchvision builder) into a family detector's
+ * `backbone.body`, whatever its norm (FrozenBatchNorm2d takes the running statistics as they
+ * are, as torchvision's weights_backbone do); a line to print.
+ */
+export function applyBodyFile(file: BackboneFile, body: Module): string {
+  const arch = (file.meta.backbone as { body: BodyArch }).body;
+  const donor = buildBody(arch, new ModelRng(0), { norm: 'batch' });
+  try {
+    loadCheckpoint(file.bytes, new BodyView(donor), undefined, file.path);
+    copyBody(donor, body);
+  } catch (e) {
+    throw new UsageError(`--backbone-from: ${(e as Error).message.replace(/^kdet\.[\w.]+: /, '')}`);
+  } finally {
+    donor.dispose();
+  }
+  const m = file.meta;
+  return `body from ${file.path} (${arch}, pre-trained ${m.steps} steps as ${m.preset}'s, top-1 ${typeof m.top1 === 'number' ? m.top1.toFixed(4) : 'n/a'})`;
 }

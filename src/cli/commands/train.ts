@@ -46,7 +46,7 @@ export const trainFlags = {
   seed: { type: 'int', default: 0, ...RANGE.seed, help: 'seed of initialisation, sampling and data order' },
   out: { type: 'string', default: 'runs/train', help: 'output folder' },
   resume: { type: 'string', default: '', help: 'resume from a last.safetensors' },
-  'backbone-from': { type: 'string', default: '', help: 'start the backbone from a backbone.safetensors of kdet pretrain (same preset)' },
+  'backbone-from': { type: 'string', default: '', help: "start the backbone from a backbone.safetensors of kdet pretrain (same preset; for a torchvision builder, its body, with FrozenBatchNorm2d and 3 trainable layers unless --norm / --trainable-layers say otherwise)" },
   'freeze-stages': { type: 'int', default: 0, ...RANGE.nonNegative, help: 'with --backbone-from: keep the first k backbone stages fixed' },
   help: { type: 'boolean', default: false, help: 'show this help' },
 } as const satisfies Record<string, FlagSpec>;
@@ -71,8 +71,9 @@ export async function train(argv: string[]): Promise<void> {
   if (!tv && flags['min-size'] > flags['max-size']) throw new UsageError(`kdet train: --min-size ${flags['min-size']} is above --max-size ${flags['max-size']}`);
   const tvOnly = ['from', 'norm', 'trainable-layers', 'rpn-batch-size-per-image', 'box-batch-size-per-image'] as const;
   if (!tv) for (const name of tvOnly) if (given.has(name)) throw new UsageError(`kdet train: --${name} is for the torchvision presets (${TV_ARCHS.join(', ')}); --preset ${flags.preset} is kdet's own`);
-  if (tv) for (const name of ['resume', 'backbone-from', 'freeze-stages'] as const) if (given.has(name)) throw new UsageError(`kdet train: --${name} is not supported with the torchvision preset ${flags.preset} yet (use --from to start from a checkpoint, --trainable-layers to freeze)`);
-  const backboneFile = tv ? null : await readBackboneFile('train', flags['backbone-from'], flags['freeze-stages'], flags.preset, '--preset');
+  if (tv && given.has('resume')) throw new UsageError(`kdet train: --resume is not supported with the torchvision preset ${flags.preset} yet (use --from to start from a checkpoint)`);
+  if (tv && flags.from && flags['backbone-from']) throw new UsageError(`kdet train: give --from (a whole detector) or --backbone-from (a pre-trained body), not both`);
+  const backboneFile = await readBackboneFile('train', flags['backbone-from'], flags['freeze-stages'], flags.preset, '--preset');
   const builtinSpec: DataSpec | null = own ? null : { name: dataArg.name as DataSetName, size: flags.size, trainLength: flags['train-size'], testLength: flags['test-size'], seed: flags['data-seed'] };
   const trainer = defaultTrainerConfig({ steps: flags.steps, batchSize: flags.batch, optimizer: flags.optimizer as 'sgd' | 'adam', weightDecay: flags['weight-decay'], clipNorm: flags['clip-norm'], seed: flags.seed, evalEvery: flags['eval-every'] });
   trainer.schedule.lr = flags.lr;
@@ -120,7 +121,7 @@ export async function train(argv: string[]): Promise<void> {
     const maxSize = given.has('max-size') ? flags['max-size'] : Math.max(preset.maxSize, minSize);
     if (minSize > maxSize) throw new UsageError(`kdet train: --min-size ${minSize} is above --max-size ${maxSize}`);
     const plan = await planTvTraining(
-      { preset: flags.preset as TvPresetName, from: flags.from, norm: flags.norm as '' | 'batch' | 'frozen', trainableLayers: flags['trainable-layers'], minSize, maxSize, rpnBatchSizePerImage: flags['rpn-batch-size-per-image'], boxBatchSizePerImage: flags['box-batch-size-per-image'] },
+      { preset: flags.preset as TvPresetName, from: flags.from, backbone: backboneFile, norm: flags.norm as '' | 'batch' | 'frozen', trainableLayers: flags['trainable-layers'], minSize, maxSize, rpnBatchSizePerImage: flags['rpn-batch-size-per-image'], boxBatchSizePerImage: flags['box-batch-size-per-image'] },
       numClasses,
     );
     await startRun();
