@@ -121,10 +121,9 @@ function presetOf(arch: TvPresetName, tv: Pick<TvSettings, 'transform' | 'rpn' |
  */
 export function buildTvModel(arch: TvPresetName, tv: Pick<TvSettings, 'numClasses' | 'norm' | 'transform' | 'rpn' | 'box'>, opts: { trainableLayers?: number; seed?: number } = {}): TvFasterRCNN {
   const rng = new Rng(opts.seed ?? 0);
-  const backbone: BackboneWithFPN =
-    arch === 'fasterrcnn_resnet50_fpn'
-      ? resnetFpnBackbone('resnet50', rng, { norm: tv.norm, ...(opts.trainableLayers !== undefined ? { trainableLayers: opts.trainableLayers } : {}) })
-      : mobilenetV3LargeFpnBackbone(rng, { norm: tv.norm, ...(opts.trainableLayers !== undefined ? { trainableLayers: opts.trainableLayers } : {}) });
+  const body = TV_PRESETS[arch].body;
+  const layers = opts.trainableLayers !== undefined ? { trainableLayers: opts.trainableLayers } : {};
+  const backbone: BackboneWithFPN = body === 'mobilenet_v3_large' ? mobilenetV3LargeFpnBackbone(rng, { norm: tv.norm, ...layers }) : resnetFpnBackbone(body, rng, { norm: tv.norm, ...layers });
   return new TvFasterRCNN(backbone, tv.numClasses, presetOf(arch, tv), rng, { imageMean: tv.transform.imageMean, imageStd: tv.transform.imageStd });
 }
 

@@ -11,6 +11,7 @@ import type { AnyDataset } from '../data/types.js';
 import { IMAGENET_NORMALISATION } from '../data/transforms.js';
 import type { TrainerConfig } from '../detection/trainer.js';
 import { TV_PRESETS, type TvPresetName } from '../detection/tv-presets.js';
+import { maxTrainableLayers } from '../detection/tv-faster-rcnn.js';
 import { view } from '../engine/tensor.js';
 import { TV_LOSS_NAMES } from '../detection/tv-training.js';
 import { loadCheckpoint } from '../nn/checkpoint.js';
@@ -50,7 +51,6 @@ export interface TvTrainStart {
   trainableLayers: number;
 }
 
-const MAX_LAYERS: Record<TvPresetName, number> = { fasterrcnn_resnet50_fpn: 5, fasterrcnn_mobilenet_v3_large_fpn: 6, fasterrcnn_mobilenet_v3_large_320_fpn: 6 };
 
 /**
  * Everything about the model checked before the backend exists: the --from file (a torchvision-
@@ -67,7 +67,7 @@ export async function planTvTraining(o: TvTrainOptions, numClasses: number): Pro
   // torchvision's recipes: weights=None → BatchNorm2d, all layers; weights_backbone →
   // FrozenBatchNorm2d, 3 layers; a whole checkpoint → its norms.
   const norm: NormKind = o.norm || from?.meta.torchvision.norm || (o.backbone ? 'frozen' : 'batch');
-  const max = MAX_LAYERS[o.preset];
+  const max = maxTrainableLayers(o.preset);
   const trainableLayers = o.trainableLayers >= 0 ? o.trainableLayers : norm === 'batch' ? max : 3;
   if (trainableLayers > max) throw new UsageError(`kdet train: --trainable-layers ${trainableLayers}: ${o.preset} has ${max} (torchvision's trainable_backbone_layers is 0..${max})`);
   const base = from?.meta.torchvision;

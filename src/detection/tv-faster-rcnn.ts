@@ -139,17 +139,22 @@ export interface TvFasterRCNNBuildOptions extends TvFasterRCNNOptions {
   trainableLayers?: number;
 }
 
+/** torchvision's trainable_backbone_layers range: 0..5 for a ResNet, 0..6 for MobileNetV3. */
+export const maxTrainableLayers = (name: TvPresetName): number => (TV_PRESETS[name].body === 'mobilenet_v3_large' ? 6 : 5);
+
 /**
  * torchvision's builders: fasterrcnn_resnet50_fpn, fasterrcnn_mobilenet_v3_large_fpn and
- * fasterrcnn_mobilenet_v3_large_320_fpn, for `numClasses` classes including the background.
+ * fasterrcnn_mobilenet_v3_large_320_fpn (and fasterrcnn_resnet18_fpn, the ResNet-50 recipe on
+ * ResNet-18), for `numClasses` classes including the background.
  */
 export function tvFasterRCNN(name: TvPresetName, numClasses: number, rng: Rng, opts: TvFasterRCNNBuildOptions = {}): TvFasterRCNN {
   const preset = TV_PRESETS[name];
   const norm = opts.norm ?? 'batch';
   const backend = opts.backend;
+  const layers = opts.trainableLayers ?? (norm === 'batch' ? maxTrainableLayers(name) : 3);
   const backbone: BackboneWithFPN =
-    name === 'fasterrcnn_resnet50_fpn'
-      ? resnetFpnBackbone('resnet50', rng, { norm, trainableLayers: opts.trainableLayers ?? (norm === 'batch' ? 5 : 3), backend })
-      : mobilenetV3LargeFpnBackbone(rng, { norm, trainableLayers: opts.trainableLayers ?? (norm === 'batch' ? 6 : 3), backend });
+    preset.body === 'mobilenet_v3_large'
+      ? mobilenetV3LargeFpnBackbone(rng, { norm, trainableLayers: layers, backend })
+      : resnetFpnBackbone(preset.body, rng, { norm, trainableLayers: layers, backend });
   return new TvFasterRCNN(backbone, numClasses, preset, rng, opts);
 }

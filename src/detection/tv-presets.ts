@@ -5,7 +5,7 @@
  */
 import type { BodyArch } from '../models/body-classifier.js';
 
-export type TvPresetName = 'fasterrcnn_resnet50_fpn' | 'fasterrcnn_mobilenet_v3_large_fpn' | 'fasterrcnn_mobilenet_v3_large_320_fpn';
+export type TvPresetName = 'fasterrcnn_resnet50_fpn' | 'fasterrcnn_resnet18_fpn' | 'fasterrcnn_mobilenet_v3_large_fpn' | 'fasterrcnn_mobilenet_v3_large_320_fpn';
 
 export interface TrainTest {
   training: number;
@@ -104,6 +104,17 @@ export const TV_PRESETS: Record<TvPresetName, TvPreset> = {
   // _default_anchorgen: one size per level '0'…'3', 'pool'; FasterRCNN's RPN defaults.
   fasterrcnn_resnet50_fpn: {
     body: 'resnet50',
+    anchorSizes: [[32], [64], [128], [256], [512]],
+    aspectRatios: Array.from({ length: 5 }, () => [...RATIOS]),
+    rpn: rpnConfig(1000, 0),
+    ...COMMON,
+    minSize: 800,
+    maxSize: 1333,
+  },
+  // Not a torchvision builder: fasterrcnn_resnet50_fpn's recipe on ResNet-18 (FasterRCNN over
+  // resnet_fpn_backbone('resnet18')), the cheap teacher: same anchors, RPN and sizes.
+  fasterrcnn_resnet18_fpn: {
+    body: 'resnet18',
     anchorSizes: [[32], [64], [128], [256], [512]],
     aspectRatios: Array.from({ length: 5 }, () => [...RATIOS]),
     rpn: rpnConfig(1000, 0),

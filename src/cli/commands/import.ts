@@ -159,10 +159,11 @@ function matchTensors(
 function keysHint(tensors: Map<string, SafeTensor>, arch: TvPresetName): string {
   const names = [...tensors.keys()];
   if (names.length && names.every((n) => n.startsWith('module.'))) return "; its keys start with 'module.' (saved from DataParallel): save model.module.state_dict() instead";
-  const resnet = tensors.has('backbone.body.layer1.0.conv1.weight');
+  // Bottleneck blocks have a conv3; BasicBlock's (ResNet-18) do not.
+  const resnet = tensors.has('backbone.body.layer1.0.conv1.weight') ? (tensors.has('backbone.body.layer1.0.conv3.weight') ? 'fasterrcnn_resnet50_fpn' : 'fasterrcnn_resnet18_fpn') : null;
   const mobilenet = tensors.has('backbone.body.0.0.weight');
-  if (resnet && arch !== 'fasterrcnn_resnet50_fpn') return '; the weights look like a ResNet-50 model: --arch fasterrcnn_resnet50_fpn?';
-  if (mobilenet && arch === 'fasterrcnn_resnet50_fpn') return '; the weights look like a MobileNetV3 model: --arch fasterrcnn_mobilenet_v3_large_fpn or fasterrcnn_mobilenet_v3_large_320_fpn?';
+  if (resnet && arch !== resnet) return `; the weights look like a ResNet-${resnet === 'fasterrcnn_resnet50_fpn' ? 50 : 18} model: --arch ${resnet}?`;
+  if (mobilenet && TV_PRESETS[arch].body !== 'mobilenet_v3_large') return '; the weights look like a MobileNetV3 model: --arch fasterrcnn_mobilenet_v3_large_fpn or fasterrcnn_mobilenet_v3_large_320_fpn?';
   if (tensors.has('roi_heads.box_head.0.0.weight')) return '; the box head is a conv head (fasterrcnn_resnet50_fpn_v2?), which kdet does not have';
   return '';
 }
