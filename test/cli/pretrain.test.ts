@@ -61,6 +61,34 @@ describe('kdet pretrain', () => {
     expect(r.out).toMatch(/the subset embedded in kdet/);
   }, 60_000);
 
+  it('resumes from its saved state to the uninterrupted run: the same log and backbone, bit for bit', async () => {
+    const short = [...PRETRAIN, '--steps', '6', '--checkpoint-every', '3', '--test-size', '10'];
+    const whole = join(dir, 'whole');
+    expect((await kdet(...short, '--out', whole)).code).toBe(0);
+    // The state is saved at step 3 (not at the end, where backbone.safetensors is the result).
+    const state = join(whole, 'last.safetensors');
+    expect(readCheckpointMetadata(new Uint8Array(readFileSync(state)))).toMatchObject({ kind: 'pretrain-state', step: 3 });
+    const resumed = join(dir, 'resumed');
+    const r = await kdet(...short, '--resume', state, '--out', resumed);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/resuming at step 3 from /);
+    const rows = (out: string) => readFileSync(join(out, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).map((x) => [x.step, x.loss ?? null, x.gradNorm ?? null, x.eval ?? null]);
+    // The resumed run's log has steps 4–6 (and the evaluation); the whole run's, 1–6.
+    expect(rows(resumed)).toEqual(rows(whole).slice(3));
+    const a = tensorsOf(join(whole, 'backbone.safetensors'));
+    const b = tensorsOf(join(resumed, 'backbone.safetensors'));
+    for (const [name, t] of a) expect(bytesOf(b.get(name)!)).toEqual(bytesOf(t));
+    // Another run's state, or a file that is not one, is refused in one line.
+    const other = await kdet(...short, '--lr', '0.1', '--resume', state, '--out', join(dir, 'other'));
+    expect(other.code).toBe(2);
+    expect(other.err).toMatch(/^kdet pretrain: --resume '.*' is a run with lr 0\.05, not lr 0\.1; resume it with its own flags$/);
+    const notState = await kdet(...short, '--resume', backbone, '--out', join(dir, 'other2'));
+    expect(notState.code).toBe(2);
+    expect(notState.err).toMatch(/is not a pretrain state \(kind "backbone"\)/);
+    expect(existsSync(join(dir, 'other'))).toBe(false); // refused before the output folder was made
+  }, 120_000);
+
   it.each([
     [['--min-scale', '40', '--max-scale', '30'], /--min-scale 40 is above --max-scale 30/],
     [['--size', '32', '--max-scale', '40'], /--max-scale 40 is above the canvas --size 32/],

@@ -1,4 +1,5 @@
-import { appendFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tensor } from '../../engine/ops/creation.js';
 import { crossEntropy } from '../../engine/ops/nn.js';
@@ -43,6 +44,8 @@ export const pretrainFlags = {
   backend: { type: 'string', default: 'wasm', choices: BACKEND_NAMES, help: 'compute backend' },
   seed: { type: 'int', default: 0, ...RANGE.seed, help: 'seed of initialisation, item order and augmentation' },
   out: { type: 'string', default: 'runs/pretrain', help: 'output folder (backbone.safetensors, log.jsonl)' },
+  'checkpoint-every': { type: 'int', default: 500, ...RANGE.nonNegative, help: 'save the training state (<out>/last.safetensors) every k steps, for --resume (0: never)' },
+  resume: { type: 'string', default: '', help: 'continue a run cut off from its last.safetensors (the same flags; the result is the uninterrupted run\'s)' },
   help: { type: 'boolean', default: false, help: 'show this help' },
 } as const satisfies Record<string, FlagSpec>;
 
@@ -55,6 +58,33 @@ export interface BackboneCheckpointMeta {
   top1: number;
   steps: number;
   data: { name: 'fashion'; source: ResolvedFashionSource; trainItems: number; testItems: number; size: number; minScale: number; maxScale: number };
+}
+
+/** What pretrain's last.safetensors records beside the classifier's weights and the optimiser's state. */
+interface PretrainState {
+  kind: 'pretrain-state';
+  step: number;
+  /** The run's settings (JSON): a state resumes only the run it came from. */
+  setup: string;
+}
+
+/** Check a --resume state against this run's settings, before anything is built; its step. */
+function checkResumeState(bytes: Uint8Array, path: string, setup: string): number {
+  let meta: Record<string, unknown>;
+  try {
+    meta = readCheckpointMetadata(bytes, path);
+  } catch (e) {
+    throw new UsageError(`kdet pretrain: --resume '${path}' is not a kdet checkpoint (${(e as Error).message.replace(/^kdet\.\w+: /, '')})`);
+  }
+  const state = meta as unknown as PretrainState;
+  if (state.kind !== 'pretrain-state') throw new UsageError(`kdet pretrain: --resume '${path}' is not a pretrain state (kind ${JSON.stringify(meta.kind)}); give the last.safetensors of a kdet pretrain run`);
+  if (state.setup !== setup) {
+    const was = JSON.parse(state.setup) as Record<string, unknown>;
+    const now = JSON.parse(setup) as Record<string, unknown>;
+    const differ = Object.keys(now).filter((k) => JSON.stringify(was[k]) !== JSON.stringify(now[k]));
+    throw new UsageError(`kdet pretrain: --resume '${path}' is a run with ${differ.map((k) => `${k} ${JSON.stringify(was[k])}`).join(', ')}, not ${differ.map((k) => `${k} ${JSON.stringify(now[k])}`).join(', ')}; resume it with its own flags`);
+  }
+  return state.step;
 }
 
 /** A subset of a split: `n` items (0: all) in a fixed random order of `seed`. */
@@ -196,6 +226,11 @@ export async function pretrain(argv: string[]): Promise<void> {
   const train = subset(items.train, f['train-size'], hashSeed(f.seed, 0x5eed));
   const test = subset(items.test, f['test-size'], 0x7e57);
   if (train.count < f.batch) throw new UsageError(`kdet pretrain: the ${sourceName(items.source)} train split has ${train.count} items, less than one batch (--batch ${f.batch})`);
+  // What a saved state must share with this run to be resumed by it (everything but --out,
+  // --resume, --backend and the checkpoint interval, which do not change the numbers).
+  const setup = JSON.stringify({ preset, items: items.source, trainItems: train.count, size: f.size, minScale: f['min-scale'], maxScale: f['max-scale'], steps: f.steps, batch: f.batch, lr: f.lr, weightDecay: f['weight-decay'], clipNorm: f['clip-norm'], seed: f.seed });
+  const resumeBytes = f.resume ? await readBytes(f.resume, '--resume') : null;
+  const resumeStep = resumeBytes ? checkResumeState(resumeBytes, f.resume, setup) : 0;
   await prepareOutDir('--out', f.out);
   await useBackend(f.backend);
 
@@ -209,14 +244,33 @@ export async function pretrain(argv: string[]): Promise<void> {
   console.log(`kdet pretrain: ${preset} ${family ? `body (${family}, BatchNorm2d, ` : 'backbone ('}${(trained.parameterCount() / 1e6).toFixed(3)} M parameters) as a 10-class classifier on Fashion-MNIST items from ${sourceName(items.source)} (${train.count} train items; top-1 on ${test.count} test items), ${f.size}² canvas, items ${f['min-scale']}–${f['max-scale']} px, backend ${f.backend}`);
 
   const log = join(f.out, 'log.jsonl');
-  await writeFile(log, '');
+  let first = 0;
+  if (resumeBytes) {
+    loadCheckpoint(resumeBytes, model, optimizer, f.resume);
+    first = resumeStep;
+    // The log keeps the steps up to the saved state, wherever it was written.
+    const before = existsSync(log) ? await readFile(log, 'utf8') : '';
+    await writeFile(log, before.split('\n').filter((l) => l && (JSON.parse(l) as { step: number }).step <= first && !('eval' in JSON.parse(l))).map((l) => l + '\n').join(''));
+    console.log(`resuming at step ${first} from ${f.resume}`);
+  } else {
+    await writeFile(log, '');
+  }
   const progress = new Progress(f.steps);
   const started = performance.now();
+  // The item order is a function of the seed and the step: a resumed run replays the shuffles
+  // of the steps it skips (no drawing, no training), so it continues with the same batches.
   const order = new Rng(hashSeed(f.seed, 0x0dd));
   let perm = order.shuffle(Int32Array.from({ length: train.count }, (_, i) => i));
   let cursor = 0;
+  for (let step = 0; step < first; step++) {
+    if (cursor + f.batch > perm.length) {
+      perm = order.shuffle(perm);
+      cursor = 0;
+    }
+    cursor += f.batch;
+  }
   let lastLoss = NaN;
-  for (let step = 0; step < f.steps; step++) {
+  for (let step = first; step < f.steps; step++) {
     const t0 = performance.now();
     if (cursor + f.batch > perm.length) {
       perm = order.shuffle(perm);
@@ -251,9 +305,14 @@ export async function pretrain(argv: string[]): Promise<void> {
     const seconds = (performance.now() - t0) / 1000;
     progress.update(step + 1, { loss }, f.batch, `lr ${lr.toExponential(2)}`);
     await appendFile(log, JSON.stringify({ step: step + 1, lr, loss, gradNorm, seconds }) + '\n');
+    if (f['checkpoint-every'] > 0 && (step + 1) % f['checkpoint-every'] === 0 && step + 1 < f.steps) {
+      const state: PretrainState = { kind: 'pretrain-state', step: step + 1, setup };
+      await writeAtomic(join(f.out, 'last.safetensors'), await saveCheckpoint(model, { ...state }, optimizer));
+    }
   }
   progress.done();
   const trainSeconds = (performance.now() - started) / 1000;
+  const trainedSteps = Math.max(1, f.steps - first);
   const acc = await top1(model, test, canvas, 100);
   await appendFile(log, JSON.stringify({ step: f.steps, eval: { top1: acc, images: test.count } }) + '\n');
   const meta: BackboneCheckpointMeta = {
@@ -268,7 +327,7 @@ export async function pretrain(argv: string[]): Promise<void> {
   await writeAtomic(join(f.out, 'backbone.safetensors'), await saveCheckpoint(saved, { ...meta }));
   optimizer.dispose();
   model.dispose();
-  console.log(`done in ${((performance.now() - started) / 1000).toFixed(0)} s (${(trainSeconds / f.steps).toFixed(3)} s/step); last loss ${lastLoss.toFixed(4)}; top-1 ${acc.toFixed(4)} on ${test.count} test items (${sourceName(items.source)}); backbone in ${join(f.out, 'backbone.safetensors')}`);
+  console.log(`done in ${((performance.now() - started) / 1000).toFixed(0)} s (${(trainSeconds / trainedSteps).toFixed(3)} s/step); last loss ${lastLoss.toFixed(4)}; top-1 ${acc.toFixed(4)} on ${test.count} test items (${sourceName(items.source)}); backbone in ${join(f.out, 'backbone.safetensors')}`);
 }
 
 function sourceName(s: ResolvedFashionSource): string {
