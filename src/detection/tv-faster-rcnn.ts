@@ -1,3 +1,4 @@
+import type { FeatureMaps } from './fpn.js';
 import type { Backend } from '../engine/backend.js';
 import { tensor } from '../engine/ops/creation.js';
 import { div, sub } from '../engine/ops/elementwise.js';
@@ -94,13 +95,18 @@ export class TvFasterRCNN extends Module {
     if (targets.boxes.length !== images.shape[0]) throw new Error(`kdet.TvFasterRCNN.forwardTrain: ${images.shape[0]} images but targets for ${targets.boxes.length}`);
     const padded: ImageSize = [images.shape[2]!, images.shape[3]!];
     checkTrainInputs(this.rpn, this.roiHeads, padded, targets);
-    const features = this.backbone.forward(scope(() => div(sub(images, this.mean), this.std)));
+    const features = this.features(images);
     try {
       return await tvTrainForward(this.rpn, this.roiHeads, features, padded, targets, rng);
     } catch (e) {
       for (const f of features.values()) f.dispose();
       throw e;
     }
+  }
+
+  /** The FPN levels of a batch of [0, 1] images [N, 3, H, W] (normalised here, as in forwardTrain). */
+  features(images: Tensor): FeatureMaps {
+    return this.backbone.forward(scope(() => div(sub(images, this.mean), this.std)));
   }
 
   /**

@@ -42,15 +42,7 @@ export class TvRegionProposalNetwork extends Module {
    * inside it (clipping). The caller disposes `objectness` and `deltas`.
    */
   async forward(features: FeatureMaps, paddedSize: GridSize, imageSizes: readonly ImageSize[]): Promise<RPNForward> {
-    const feats = [...features.values()];
-    const { objectness, deltas } = scope(() => {
-      const { logits, bboxReg } = this.head.forward(feats);
-      return concatBoxPredictionLayers(logits, bboxReg);
-    });
-    const { boxes: anchors, numAnchorsPerLevel } = this.anchorGenerator.anchors(
-      paddedSize,
-      feats.map((t) => [t.shape[2]!, t.shape[3]!] as const),
-    );
+    const { objectness, deltas, anchors, numAnchorsPerLevel } = this.outputs(features, paddedSize);
     try {
       const [o, d] = await readBoth(objectness, deltas);
       const props = await filterProposals(o, d, anchors, imageSizes, numAnchorsPerLevel, this.config, this.training, objectness.backend);
@@ -60,6 +52,23 @@ export class TvRegionProposalNetwork extends Module {
       deltas.dispose();
       throw e;
     }
+  }
+
+  /**
+   * The head on every level, flattened as the anchors are (level by level, location, anchor):
+   * [N·M, 1] objectness and [N·M, 4] deltas (the caller disposes them), and the [M, 4] anchors.
+   */
+  outputs(features: FeatureMaps, paddedSize: GridSize): Pick<RPNForward, 'objectness' | 'deltas' | 'anchors' | 'numAnchorsPerLevel'> {
+    const feats = [...features.values()];
+    const { objectness, deltas } = scope(() => {
+      const { logits, bboxReg } = this.head.forward(feats);
+      return concatBoxPredictionLayers(logits, bboxReg);
+    });
+    const { boxes: anchors, numAnchorsPerLevel } = this.anchorGenerator.anchors(
+      paddedSize,
+      feats.map((t) => [t.shape[2]!, t.shape[3]!] as const),
+    );
+    return { objectness, deltas, anchors, numAnchorsPerLevel };
   }
 
   /** Proposals only, without the tape (inference). */

@@ -6,3 +6,4 @@ export * from './distiller.js';
 export * from './imitation-mask.js';
 export * from './ablation.js';
 export * from './recipes.js';
+export * from './tv-distiller.js';
