@@ -33,6 +33,7 @@ import type { FeatureMaps } from '../detection/fpn.js';
 import type { TvFasterRCNN } from '../detection/tv-faster-rcnn.js';
 import { ModuleList } from '../models/module-list.js';
 import { Module } from '../nn/module.js';
+import type { Parameter } from '../nn/parameter.js';
 import { featureLossProblem, type DistillConfig } from './config.js';
 import { Adapter } from './distiller.js';
 import { cwdLoss, pkdLoss } from './feature-losses.js';
@@ -67,13 +68,16 @@ function unsupported(config: DistillConfig): string | null {
   if (config.fineGrained) return 'fine-grained imitation (fineGrained) is not available for torchvision models yet';
   if (config.hintFirstSteps > 0) return 'a hint-only first stage (hintFirstSteps) is not available for torchvision models yet';
   if (config.distillUntilStep > 0) return 'distillUntilStep is not available for torchvision models yet';
-  if (config.headsFromTeacher) return "heads copied from the teacher (headsFromTeacher) need equal heads, which a ResNet and a MobileNetV3 FPN model do not have; it is not available for torchvision models";
+  if (config.headsLrScale < 0) return `headsLrScale must be ≥ 0, got ${config.headsLrScale}`;
+  if (config.headsLrScale !== 1 && !config.headsFromTeacher) return `headsLrScale ${config.headsLrScale} applies to heads copied from the teacher; set headsFromTeacher too`;
   return null;
 }
 
 export class TvDistiller extends Module {
   /** One adapter per student FPN level, in level order (`adapters.0`, `adapters.1`, …). */
   readonly adapters: ModuleList<Adapter>;
+  /** With headsFromTeacher: the student's parameters that started as the teacher's. */
+  readonly copiedHeads: readonly string[] = [];
   /** Student anchor → teacher anchor, per anchor layout (padded size and levels). */
   private readonly anchorMaps = new Map<string, Int32Array>();
 
@@ -91,6 +95,11 @@ export class TvDistiller extends Module {
     check(norm(student) === norm(teacher), 'TvDistiller', () => `student and teacher must normalise images alike (they see the same batch), got ${norm(student)} and ${norm(teacher)}`);
     const weights = (m: TvFasterRCNN) => JSON.stringify(m.roiHeads.boxCoder.weights);
     check(weights(student) === weights(teacher), 'TvDistiller', () => `the box heads must encode boxes alike to compare their deltas, got weights ${weights(student)} and ${weights(teacher)}`);
+    if (config.headsFromTeacher) {
+      const copied = copyEqualHeads(teacher, student);
+      for (const p of copied.params) p.lrScale = config.headsLrScale;
+      this.copiedHeads = copied.names;
+    }
     this.addModule('student', student);
     const levels = student.backbone.body.outChannels.length + (student.backbone.fpn.extraBlocks ? 1 : 0);
     this.adapters = this.addModule('adapters', new ModuleList(Array.from({ length: levels }, () => new Adapter(student.backbone.outChannels, teacher.backbone.outChannels, config.adapter, rng))));
@@ -230,4 +239,27 @@ export class TvDistiller extends Module {
     const last = [...this.anchorMaps.values()].at(-1);
     return last ? last.reduce((k, j) => k + (j >= 0 ? 1 : 0), 0) / last.length : NaN;
   }
+}
+
+/**
+ * headsFromTeacher on these models: the student's RPN head and box head (`rpn.head.…`,
+ * `roi_heads.…`) take the teacher's weights wherever a tensor has the same name and shape. Across
+ * the family the box head (TwoMLPHead, FastRCNNPredictor) and the RPN's 3×3 conv always fit; the
+ * RPN's two 1×1 outputs fit only with as many anchors per location (3 for the ResNet builders, 15
+ * for the MobileNetV3 ones) and keep their own initialisation otherwise.
+ */
+export function copyEqualHeads(from: TvFasterRCNN, to: TvFasterRCNN): { params: Parameter[]; names: string[] } {
+  const theirs = new Map(from.namedParameters());
+  const params: Parameter[] = [];
+  const names: string[] = [];
+  for (const [name, q] of to.namedParameters()) {
+    if (!name.startsWith('rpn.head.') && !name.startsWith('roi_heads.')) continue;
+    const p = theirs.get(name);
+    if (!p || p.shape.join() !== q.shape.join()) continue;
+    q.assign(noGrad(() => mul(p.value, 1)));
+    params.push(q);
+    names.push(name);
+  }
+  if (!params.length) throw new Error('kdet.TvDistiller: headsFromTeacher: no tensor of the RPN or box head has the same name and shape in teacher and student');
+  return { params, names };
 }

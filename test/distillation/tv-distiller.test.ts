@@ -151,6 +151,28 @@ describe('TvDistiller (MobileNetV3-320-FPN student, ResNet-18-FPN teacher, wasm)
     teacher.dispose();
   }, 120_000);
 
+  it("headsFromTeacher copies every head tensor of equal name and shape (the box head, the RPN's conv), at headsLrScale", () => {
+    const student = build('fasterrcnn_mobilenet_v3_large_320_fpn', 1);
+    const teacher = build('fasterrcnn_resnet18_fpn', 2);
+    const d = new TvDistiller(student, teacher, defaultDistillConfig({ headsFromTeacher: true, headsLrScale: 0.2 }), new Rng(3));
+    expect([...d.copiedHeads].sort()).toEqual([
+      'roi_heads.box_head.fc6.bias', 'roi_heads.box_head.fc6.weight', 'roi_heads.box_head.fc7.bias', 'roi_heads.box_head.fc7.weight',
+      'roi_heads.box_predictor.bbox_pred.bias', 'roi_heads.box_predictor.bbox_pred.weight', 'roi_heads.box_predictor.cls_score.bias', 'roi_heads.box_predictor.cls_score.weight',
+      'rpn.head.conv.0.0.bias', 'rpn.head.conv.0.0.weight',
+    ]);
+    const mine = new Map(student.namedParameters());
+    const theirs = new Map(teacher.namedParameters());
+    for (const name of d.copiedHeads) {
+      expect(Array.from(mine.get(name)!.value.dataSync() as Float32Array)).toEqual(Array.from(theirs.get(name)!.value.dataSync() as Float32Array));
+      expect(mine.get(name)!.lrScale).toBe(0.2);
+    }
+    // 15 anchors per location against 3: the RPN's outputs keep the student's own weights.
+    expect(mine.get('rpn.head.cls_logits.weight')!.shape).toEqual([15, 256, 1, 1]);
+    expect(mine.get('rpn.head.cls_logits.weight')!.lrScale).toBe(1);
+    d.dispose();
+    teacher.dispose();
+  });
+
   it('refuses what these models cannot do, in one line naming the option', () => {
     const student = build('fasterrcnn_mobilenet_v3_large_320_fpn', 1);
     const teacher = build('fasterrcnn_resnet18_fpn', 2);
