@@ -64,7 +64,7 @@ export function matchLevels(student: FeatureMaps, teacher: FeatureMaps): (string
 }
 
 /** The options of DistillConfig these models do not have yet; null when the config is usable. */
-function unsupported(config: DistillConfig): string | null {
+export function tvDistillProblem(config: DistillConfig): string | null {
   if (config.fineGrained) return 'fine-grained imitation (fineGrained) is not available for torchvision models yet';
   if (config.hintFirstSteps > 0) return 'a hint-only first stage (hintFirstSteps) is not available for torchvision models yet';
   if (config.distillUntilStep > 0) return 'distillUntilStep is not available for torchvision models yet';
@@ -88,7 +88,7 @@ export class TvDistiller extends Module {
     rng: Rng,
   ) {
     super();
-    const why = unsupported(config) ?? featureLossProblem(config);
+    const why = tvDistillProblem(config) ?? featureLossProblem(config);
     check(why === null, 'TvDistiller', () => why!);
     check(student.numClasses === teacher.numClasses, 'TvDistiller', () => `student and teacher must have the same classes, got ${student.numClasses - 1} and ${teacher.numClasses - 1}`);
     const norm = (m: TvFasterRCNN) => JSON.stringify([m.transform.config!.mean, m.transform.config!.std]);

@@ -19,10 +19,16 @@ import { distillConfigProblem, RANGE, studentMismatch } from '../validate.js';
 import { describeObjective, flagOf, objectiveFromFlags } from '../distill-objective.js';
 import { aloneArgs, aloneDir, readBaseline, reportComparison, shareThreads, startBaseline } from '../compare-alone.js';
 import { applyBackboneFile, readBackboneFile, type BackboneFile } from './pretrain.js';
+import { distillTv, type OpenOwnRunData } from '../distill-tv.js';
+import { TV_ARCHS } from '../load-tv-model.js';
+import { isTvPreset } from '../train-tv.js';
 
 export const distillFlags = {
   teacher: { type: 'string', default: '', help: 'teacher checkpoint (best.safetensors of kdet train)' },
-  student: { type: 'string', default: 'student', choices: MODEL_PRESETS, help: 'student preset' },
+  student: { type: 'string', default: 'student', choices: [...MODEL_PRESETS, ...TV_ARCHS], help: "student preset: kdet's own, or a torchvision builder (then the teacher is a torchvision-family model)" },
+  'min-size': { type: 'int', default: 0, ...RANGE.atLeastOne, help: "torchvision students: the transform's min_size (default: the builder's)" },
+  'max-size': { type: 'int', default: 0, ...RANGE.atLeastOne, help: "torchvision students: the transform's max_size (default: the builder's)" },
+  'box-batch-size-per-image': { type: 'int', default: 0, ...RANGE.nonNegative, help: "torchvision students: ROIs sampled per image for the box head (0: the builder's 512)" },
   steps: { type: 'int', default: 3000, ...RANGE.atLeastOne, help: 'optimisation steps' },
   batch: { type: 'int', default: 4, ...RANGE.atLeastOne, help: 'images per step' },
   // 0.1, not the teacher's 0.02: in 1500 steps the student preset alone reaches mAP@0.5 0.458 at
@@ -168,6 +174,16 @@ export async function distill(argv: string[]): Promise<void> {
   if (f['compare-alone'] && f.resume) throw new UsageError('kdet distill: --compare-alone with --resume would start the student alone from step 0 beside a resumed run; resume each run on its own');
   const problem = distillConfig ? distillConfigProblem(distillConfig, f.steps, flagOf) : null;
   if (problem) throw new UsageError(`kdet distill: ${problem}`);
+  const tvOnly = ['min-size', 'max-size', 'box-batch-size-per-image'] as const;
+  if (isTvPreset(f.student)) {
+    const dataArg = f.data ? parseDataArg('distill', '--data', f.data) : null;
+    const valArg = f['val-data'] ? parseDataArg('distill', '--val-data', f['val-data']) : null;
+    if (dataArg && !isOwnData(dataArg)) throw new UsageError(`kdet distill: --data takes voc:<DIR> or coco:<FILE.json>; without it the student learns on the teacher's own data`);
+    const backbone = await readBackboneFile('distill', f['backbone-from'], f['freeze-stages'], f.student, '--student');
+    const open: OpenOwnRunData = async (d, v, m) => openOwnRunData(f, d, v, m);
+    return distillTv(f, given, distillConfig, describeObjective(objective), dataArg, valArg, backbone, open);
+  }
+  for (const name of tvOnly) if (given.has(name)) throw new UsageError(`kdet distill: --${name} is for torchvision students (${TV_ARCHS.join(', ')}); --student ${f.student} is kdet's own`);
   const dataArg = f.data ? parseDataArg('distill', '--data', f.data) : null;
   const valArg = f['val-data'] ? parseDataArg('distill', '--val-data', f['val-data']) : null;
   if (dataArg && !isOwnData(dataArg)) throw new UsageError(`kdet distill: --data takes voc:<DIR> or coco:<FILE.json>; without it the student learns on the teacher's own data`);

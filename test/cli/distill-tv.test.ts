@@ -1,0 +1,80 @@
+// `kdet distill --student <torchvision builder>`: a MobileNetV3-320-FPN student from a ResNet-18-FPN
+// teacher trained by kdet, end to end on tiny scenes; what it records; what it refuses.
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { readCheckpointMetadata } from '../../src/nn/checkpoint.js';
+import { kdet } from './run-cli.js';
+
+afterEach(() => vi.restoreAllMocks());
+
+const MNV3 = 'fasterrcnn_mobilenet_v3_large_320_fpn';
+const SMALL = ['--min-size', '64', '--max-size', '64', '--box-batch-size-per-image', '16', '--batch', '2'];
+let dir: string;
+let teacher: string;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'kdet-distill-tv-'));
+  const t = await kdet('train', '--preset', 'fasterrcnn_resnet18_fpn', ...SMALL, '--size', '64', '--train-size', '4', '--test-size', '2', '--steps', '1', '--eval-every', '0', '--out', join(dir, 't'));
+  expect(t.err).toBe('');
+  expect(t.code).toBe(0);
+  teacher = join(dir, 't', 'best.safetensors');
+  vi.restoreAllMocks();
+}, 240_000);
+
+describe('kdet distill --student <torchvision builder>', () => {
+  it("runs the paper's recipe from a ResNet-18-FPN teacher; the checkpoint is a family model eval runs", async () => {
+    const out = join(dir, 'paper');
+    const r = await kdet('distill', '--teacher', teacher, '--student', MNV3, ...SMALL, '--recipe', 'paper', '--steps', '2', '--eval-every', '0', '--out', out);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/fasterrcnn_resnet18_fpn teacher → fasterrcnn_mobilenet_v3_large_320_fpn student/);
+    expect(r.out).toMatch(/both see the same batches, resized by the student's transform to 64\/64/);
+    expect(r.out).toMatch(/anchors the teacher also has: \d+\.\d % of the student's/);
+    const log = readFileSync(join(out, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const steps = log.filter((l) => l.loss !== undefined);
+    expect(steps).toHaveLength(2);
+    for (const s of steps) for (const k of ['rpnCls', 'rpnReg', 'roiCls', 'roiReg', 'hint']) expect(Number.isFinite(s[k])).toBe(true);
+    expect(steps[0].hint).toBeGreaterThan(0);
+    const meta = readCheckpointMetadata(new Uint8Array(readFileSync(join(out, 'best.safetensors')))) as Record<string, any>;
+    expect(meta).toMatchObject({ kind: 'detector', preset: MNV3, teacher, distill: { hint: true, regression: 'bounded', soft: true } });
+    expect(meta.torchvision.transform).toMatchObject({ minSize: 64, maxSize: 64 });
+    const e = await kdet('eval', '--checkpoint', join(out, 'best.safetensors'), '--test-size', '2');
+    expect(e.err).toBe('');
+    expect(e.code).toBe(0);
+    expect(e.out).toMatch(/mAP@0\.5/);
+  }, 240_000);
+
+  it('--alone trains the same student without the teacher: the ground-truth losses only', async () => {
+    const out = join(dir, 'alone');
+    const r = await kdet('distill', '--teacher', teacher, '--student', MNV3, ...SMALL, '--alone', '--steps', '1', '--eval-every', '0', '--out', out);
+    expect(r.code).toBe(0);
+    const step = JSON.parse(readFileSync(join(out, 'log.jsonl'), 'utf8').split('\n')[0]!);
+    expect(Object.keys(step).filter((k) => !['step', 'lr', 'loss', 'gradNorm', 'seconds'].includes(k)).sort()).toEqual(['roiCls', 'roiReg', 'rpnCls', 'rpnReg']);
+  }, 240_000);
+
+  it.each([
+    [['--resume', 'x'], /--resume is not available with the torchvision student fasterrcnn_mobilenet_v3_large_320_fpn yet/],
+    [['--fine-grained'], /fine-grained imitation \(fineGrained\) is not available for torchvision models yet \(student fasterrcnn_mobilenet_v3_large_320_fpn\)/],
+    [['--teacher-cache', 'c'], /--teacher-cache is not available with the torchvision student/],
+  ])('refuses %j in one line, exit 2, before any output', async (extra, re) => {
+    const out = join(dir, `bad-${(extra as string[]).join('')}`);
+    const r = await kdet('distill', '--teacher', teacher, '--student', MNV3, ...SMALL, '--steps', '1', ...(extra as string[]), '--out', out);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(re as RegExp);
+    expect(r.err).toMatch(/^kdet distill: [^\n]+$/);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it("refuses a kdet teacher for a family student, and the family's flags for kdet's students", async () => {
+    const kdetTeacher = join(dir, 'tiny');
+    expect((await kdet('train', '--preset', 'tiny', '--size', '64', '--train-size', '2', '--test-size', '2', '--steps', '1', '--batch', '2', '--eval-every', '0', '--out', kdetTeacher)).code).toBe(0);
+    const a = await kdet('distill', '--teacher', join(kdetTeacher, 'best.safetensors'), '--student', MNV3, '--steps', '1', '--out', join(dir, 'a'));
+    expect(a.code).toBe(2);
+    expect(a.err).toMatch(/--teacher '.*' is a kdet tiny model; a fasterrcnn_mobilenet_v3_large_320_fpn student learns from a torchvision-family teacher/);
+    const b = await kdet('distill', '--teacher', join(kdetTeacher, 'best.safetensors'), '--student', 'tiny', '--min-size', '64', '--steps', '1', '--out', join(dir, 'b'));
+    expect(b.code).toBe(2);
+    expect(b.err).toMatch(/--min-size is for torchvision students .*; --student tiny is kdet's own/);
+  }, 120_000);
+});
