@@ -84,7 +84,9 @@ def arr(t, dtype=torch.float32):
             'data': base64.b64encode(t.numpy().tobytes()).decode()}
 
 
-def fill(model, gains):
+def fill(model, gains, prefix=''):
+    """Every state_dict entry generated from `prefix + name` (a prefix gives a second model of the
+    same names other weights: a distillation's teacher)."""
     norms = {n for n, m in model.named_modules() if isinstance(m, (nn.BatchNorm2d, FrozenBatchNorm2d))}
     specs = []
     with torch.no_grad():
@@ -100,9 +102,9 @@ def fill(model, gains):
                 r = {'weight': (0.5, 1.5), 'bias': (-0.2, 0.2), 'running_mean': (-0.2, 0.2), 'running_var': (0.5, 1.5)}[leaf]
             else:
                 r = (-0.1, 0.1)
-            v = torch.from_numpy(generate(name, list(t.shape), r[0], r[1]))
+            v = torch.from_numpy(generate(prefix + name, list(t.shape), r[0], r[1]))
             t.copy_(v.to(t.dtype))
-            specs.append({'name': name, 'shape': list(t.shape), 'lo': r[0], 'hi': r[1], 'sum': float(v.double().sum())})
+            specs.append({'name': prefix + name, 'shape': list(t.shape), 'lo': r[0], 'hi': r[1], 'sum': float(v.double().sum())})
     return specs
 
 
