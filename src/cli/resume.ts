@@ -41,3 +41,39 @@ export async function readResumeFile(path: string, want: ResumeExpectation): Pro
   if (trainer.step >= want.steps) throw new UsageError(`--resume '${path}' is at step ${trainer.step}, not below --steps ${want.steps}: nothing is left to train (raise --steps)`);
   return bytes;
 }
+
+/**
+ * The same check for a run of a torchvision builder (`kdet train --preset <builder>`): its
+ * last.safetensors, of this builder with the same model settings (classes, norm, transform, RPN
+ * and box-head settings), optimiser, and a step below --steps.
+ */
+export async function readTvResumeFile(path: string, want: { preset: string; settings: object; optimizer: string; steps: number }): Promise<Uint8Array> {
+  const bytes = await readBytes(path, '--resume');
+  let meta: Record<string, unknown>;
+  try {
+    meta = readCheckpointMetadata(bytes, path);
+  } catch (e) {
+    throw new UsageError(`--resume '${path}' is not a kdet checkpoint (${(e as Error).message.replace(/^kdet\.\w+: /, '').replace(`${path}: `, '')})`);
+  }
+  const trainer = meta.trainer as { step?: unknown; config?: { optimizer?: string } } | undefined;
+  if (!trainer || typeof trainer.step !== 'number') throw new UsageError(`--resume '${path}' holds no trainer state; resume from the last.safetensors of a run, not its best.safetensors`);
+  if (meta.preset !== want.preset) throw new UsageError(`--resume '${path}' is a run of ${JSON.stringify(meta.preset)}, not '${want.preset}'`);
+  // The settings as this run would record them (JSON, so that key order and undefined fields do not count).
+  const canon = (x: unknown) => JSON.stringify(x, (_k, v: unknown) => (v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b))) : v));
+  const { trainedFrom: _t, backboneFrom: _b, ...recorded } = (meta.torchvision ?? {}) as Record<string, unknown>;
+  if (canon(recorded) !== canon(want.settings)) throw new UsageError(`--resume '${path}' was trained with other model settings (${canon(recorded).slice(0, 200)}); resume it with its own flags`);
+  const optimizer = trainer.config?.optimizer;
+  if (optimizer && optimizer !== want.optimizer) throw new UsageError(`--resume '${path}' was trained with --optimizer ${optimizer}, not ${want.optimizer}`);
+  if (trainer.step >= want.steps) throw new UsageError(`--resume '${path}' is at step ${trainer.step}, not below --steps ${want.steps}: nothing is left to train (raise --steps)`);
+  return bytes;
+}
+
+/** The norm a torchvision-family run recorded ('' if the file does not say): a resumed run keeps it. */
+export async function resumedNorm(path: string): Promise<string> {
+  try {
+    const meta = readCheckpointMetadata(await readBytes(path, '--resume'), path) as { torchvision?: { norm?: unknown } };
+    return typeof meta.torchvision?.norm === 'string' ? meta.torchvision.norm : '';
+  } catch {
+    return ''; // readTvResumeFile says what is wrong with the file
+  }
+}

@@ -95,6 +95,8 @@ export interface TvTrainRun {
   valData?: unknown;
   describe: string;
   backend: string;
+  /** A last.safetensors of this run to continue (checked by readTvResumeFile). */
+  resume?: Uint8Array;
 }
 
 /** Build (and load --from into) the model, train it, and write best.safetensors in the family's form. */
@@ -105,6 +107,7 @@ export async function trainTv(run: TvTrainRun): Promise<void> {
     let note = 'random weights';
     if (from) note = loadFrom(model, from, settings.numClasses);
     if (backbone) note = applyBodyFile(backbone, model.backbone.body);
+    if (run.resume) note = 'resumed from its saved state';
     const trainable = model.trainableParameters().reduce((s, p) => s + p.value.size, 0);
     const t = settings.transform;
     console.log(
@@ -130,6 +133,7 @@ export async function trainTv(run: TvTrainRun): Promise<void> {
       out: run.out,
       metadata: meta as unknown as Record<string, unknown>,
       evalImages: run.evalImages,
+      ...(run.resume ? { resume: run.resume } : {}),
     });
     const names = Object.values(TV_LOSS_NAMES).join(', ');
     console.log(`done in ${result.seconds.toFixed(0)} s (${result.stepSeconds.toFixed(3)} s/step); best mAP@0.5 ${result.best?.map50.toFixed(4) ?? 'n/a'}; losses in ${run.out}/log.jsonl as rpnCls, rpnReg, roiCls, roiReg (torchvision's ${names}); checkpoints in ${run.out}`);

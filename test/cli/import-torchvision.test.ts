@@ -267,7 +267,7 @@ describe('import, then detect: torchvision’s detections', () => {
   it('train refuses torchvision flags on kdet presets, kdet-only flags on torchvision presets, and a --from that does not fit', async () => {
     const from = p('from-pth.safetensors');
     await expectRefused(['train', '--preset', 'student', '--norm', 'frozen', '--out', p('never')], /^kdet train: --norm is for the torchvision presets/, p('never'));
-    await expectRefused(['train', '--preset', fx.builder, '--resume', from, '--out', p('never')], /^kdet train: --resume is not supported with the torchvision preset/, p('never'));
+    await expectRefused(['train', '--preset', fx.builder, '--resume', from, '--out', p('never')], /^kdet train: --resume '.*' holds no trainer state; resume from the last.safetensors of a run/, p('never'));
     await expectRefused(['train', '--preset', 'fasterrcnn_resnet50_fpn', '--from', from, '--out', p('never')], /--from '.*' is a fasterrcnn_mobilenet_v3_large_320_fpn, not a fasterrcnn_resnet50_fpn; give --preset fasterrcnn_mobilenet_v3_large_320_fpn/, p('never'));
     await expectRefused(['train', '--preset', fx.builder, '--from', 'models/teacher.safetensors', '--out', p('never')], /--from 'models\/teacher\.safetensors' is a kdet teacher checkpoint; --preset .* starts from a torchvision-family checkpoint/, p('never'));
     await expectRefused(['train', '--preset', 'fasterrcnn_resnet50_fpn', '--trainable-layers', '6', '--out', p('never')], /--trainable-layers 6: fasterrcnn_resnet50_fpn has 5/, p('never'));

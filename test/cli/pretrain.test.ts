@@ -235,6 +235,26 @@ describe('kdet pretrain / train --backbone-from for torchvision builders (their 
     expect(detMeta.torchvision).toMatchObject({ norm: 'frozen', backboneFrom: 'backbone.safetensors' });
   }, 240_000);
 
+  it('--resume continues a builder run from its last.safetensors with its recorded norms; other settings are refused', async () => {
+    const first = join(dir, 'tv-resume-a');
+    expect((await kdet(...TRAIN_TV, '--backbone-from', body, '--steps', '2', '--out', first)).code).toBe(0);
+    const state = join(first, 'last.safetensors');
+    const out = join(dir, 'tv-resume-b');
+    const r = await kdet(...TRAIN_TV, '--steps', '3', '--resume', state, '--out', out);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/FrozenBatchNorm2d, 3 trainable backbone layers; resumed from its saved state/);
+    const steps = readFileSync(join(out, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.loss !== undefined).map((l) => l.step);
+    expect(steps).toEqual([3]);
+    const other = await kdet(...TRAIN_TV, '--steps', '3', '--box-batch-size-per-image', '8', '--resume', state, '--out', join(dir, 'tv-resume-c'));
+    expect(other.code).toBe(2);
+    expect(other.err).toMatch(/--resume '.*' was trained with other model settings/);
+    const done = await kdet(...TRAIN_TV, '--steps', '2', '--resume', state, '--out', join(dir, 'tv-resume-d'));
+    expect(done.err).toMatch(/is at step 2, not below --steps 2/);
+    const both = await kdet(...TRAIN_TV, '--steps', '3', '--resume', state, '--backbone-from', body, '--out', join(dir, 'tv-resume-e'));
+    expect(both.err).toMatch(/--resume continues a run from its own state; drop --from \/ --backbone-from/);
+  }, 240_000);
+
   it.each([
     [['--preset', 'fasterrcnn_resnet50_fpn'], /--backbone-from '.*' holds a 'fasterrcnn_mobilenet_v3_large_320_fpn' backbone \(body mobilenet_v3_large\), but --preset 'fasterrcnn_resnet50_fpn' has a resnet50 body/],
     [['--freeze-stages', '1'], /--freeze-stages is for kdet's presets; fasterrcnn_mobilenet_v3_large_320_fpn keeps layers fixed with --trainable-layers/],

@@ -7,7 +7,7 @@ import { prepareOutDir } from '../files.js';
 import { checkSameClasses, DATA_HELP, describeData, isOwnData, openOwnData, parseClasses, parseDataArg, refuseOwnDataFlags, type OwnDataSpec } from '../data-spec.js';
 import { dataSetClassCount, MODEL_PRESETS, modelConfig, openDataSet, type DataSetName, type DataSpec } from '../presets.js';
 import type { AnyDataset } from '../../data/types.js';
-import { readResumeFile } from '../resume.js';
+import { readResumeFile, readTvResumeFile, resumedNorm } from '../resume.js';
 import { runTraining } from '../run-training.js';
 import { RANGE } from '../validate.js';
 import { applyBackboneFile, readBackboneFile } from './pretrain.js';
@@ -71,7 +71,7 @@ export async function train(argv: string[]): Promise<void> {
   if (!tv && flags['min-size'] > flags['max-size']) throw new UsageError(`kdet train: --min-size ${flags['min-size']} is above --max-size ${flags['max-size']}`);
   const tvOnly = ['from', 'norm', 'trainable-layers', 'rpn-batch-size-per-image', 'box-batch-size-per-image'] as const;
   if (!tv) for (const name of tvOnly) if (given.has(name)) throw new UsageError(`kdet train: --${name} is for the torchvision presets (${TV_ARCHS.join(', ')}); --preset ${flags.preset} is kdet's own`);
-  if (tv && given.has('resume')) throw new UsageError(`kdet train: --resume is not supported with the torchvision preset ${flags.preset} yet (use --from to start from a checkpoint)`);
+  if (tv && flags.resume && (flags.from || flags['backbone-from'])) throw new UsageError('kdet train: --resume continues a run from its own state; drop --from / --backbone-from (the run recorded where it started)');
   if (tv && flags.from && flags['backbone-from']) throw new UsageError(`kdet train: give --from (a whole detector) or --backbone-from (a pre-trained body), not both`);
   const backboneFile = await readBackboneFile('train', flags['backbone-from'], flags['freeze-stages'], flags.preset, '--preset');
   const builtinSpec: DataSpec | null = own ? null : { name: dataArg.name as DataSetName, size: flags.size, trainLength: flags['train-size'], testLength: flags['test-size'], seed: flags['data-seed'] };
@@ -121,12 +121,13 @@ export async function train(argv: string[]): Promise<void> {
     const maxSize = given.has('max-size') ? flags['max-size'] : Math.max(preset.maxSize, minSize);
     if (minSize > maxSize) throw new UsageError(`kdet train: --min-size ${minSize} is above --max-size ${maxSize}`);
     const plan = await planTvTraining(
-      { preset: flags.preset as TvPresetName, from: flags.from, backbone: backboneFile, norm: flags.norm as '' | 'batch' | 'frozen', trainableLayers: flags['trainable-layers'], minSize, maxSize, rpnBatchSizePerImage: flags['rpn-batch-size-per-image'], boxBatchSizePerImage: flags['box-batch-size-per-image'] },
+      { preset: flags.preset as TvPresetName, from: flags.from, backbone: backboneFile, norm: (flags.norm || (flags.resume ? await resumedNorm(flags.resume) : '')) as '' | 'batch' | 'frozen', trainableLayers: flags['trainable-layers'], minSize, maxSize, rpnBatchSizePerImage: flags['rpn-batch-size-per-image'], boxBatchSizePerImage: flags['box-batch-size-per-image'] },
       numClasses,
     );
+    const resume = flags.resume ? await readTvResumeFile(flags.resume, { preset: flags.preset, settings: plan.settings, optimizer: trainer.optimizer, steps: flags.steps }) : undefined;
     await startRun();
     const describe = `${describeData(dataSpec)} ${own ? `${trainSet!.length} images` : `${flags.size}²`}; evaluated on ${testWhat!}`;
-    await trainTv({ plan, preset: flags.preset as TvPresetName, train: trainSet!, test: testSet!, trainer, out: flags.out, evalImages: own ? testSet!.length : flags['test-size'], data: dataSpec, ...(valSpec ? { valData: valSpec } : {}), describe, backend: flags.backend });
+    await trainTv({ plan, preset: flags.preset as TvPresetName, train: trainSet!, test: testSet!, trainer, out: flags.out, evalImages: own ? testSet!.length : flags['test-size'], data: dataSpec, ...(valSpec ? { valData: valSpec } : {}), describe, backend: flags.backend, ...(resume ? { resume } : {}) });
     return;
   }
   const config = modelConfig(flags.preset, numClasses, own ? { minSize: flags['min-size'], maxSize: flags['max-size'] } : undefined);
