@@ -23,6 +23,8 @@ import { buildImportedDetector, buildTvModel, ImportedDetector, type TvCheckpoin
 import { openDataSet, type DataSpec } from './presets.js';
 import { runTraining } from './run-training.js';
 import { planTvTraining } from './train-tv.js';
+import { readTvResumeFile, resumedNorm } from './resume.js';
+import type { NormKind } from '../models/conv-norm-act.js';
 import { applyBodyFile, type BackboneFile } from './commands/pretrain.js';
 
 /** The flags of `kdet distill` this path reads. */
@@ -39,6 +41,7 @@ export interface TvDistillFlags {
   'box-batch-size-per-image': number;
   seed: number;
   out: string;
+  resume: string;
   backend: string;
   split: string;
   'val-split': string;
@@ -50,7 +53,7 @@ export type OpenOwnRunData = (dataArg: DataArg | null, valArg: DataArg | null, m
 
 export async function distillTv(f: TvDistillFlags, given: ReadonlySet<string>, config: DistillConfig | null, describe: string, dataArg: DataArg | null, valArg: DataArg | null, backbone: BackboneFile | null, openOwn: OpenOwnRunData): Promise<void> {
   const preset = f.student as TvPresetName;
-  for (const name of ['resume', 'compare-alone', 'teacher-cache', 'freeze-stages'] as const) {
+  for (const name of ['compare-alone', 'teacher-cache', 'freeze-stages'] as const) {
     if (given.has(name)) throw new UsageError(`kdet distill: --${name} is not available with the torchvision student ${preset} yet`);
   }
   const problem = config ? tvDistillProblem(config) : null;
@@ -86,9 +89,11 @@ export async function distillTv(f: TvDistillFlags, given: ReadonlySet<string>, c
   const minSize = given.has('min-size') ? f['min-size'] : p.minSize;
   const maxSize = given.has('max-size') ? f['max-size'] : Math.max(p.maxSize, minSize);
   if (minSize > maxSize) throw new UsageError(`kdet distill: --min-size ${minSize} is above --max-size ${maxSize}`);
-  const plan = await planTvTraining({ preset, from: '', backbone, norm: '', trainableLayers: -1, minSize, maxSize, rpnBatchSizePerImage: 0, boxBatchSizePerImage: f['box-batch-size-per-image'] }, numClasses);
+  const plan = await planTvTraining({ preset, from: '', backbone, norm: (f.resume ? await resumedNorm(f.resume) : '') as '' | NormKind, trainableLayers: -1, minSize, maxSize, rpnBatchSizePerImage: 0, boxBatchSizePerImage: f['box-batch-size-per-image'] }, numClasses);
   plan.settings.transform.imageMean = tmeta.torchvision.transform.imageMean;
   plan.settings.transform.imageStd = tmeta.torchvision.transform.imageStd;
+  if (f.resume && backbone) throw new UsageError('kdet distill: --resume continues a run from its own state; drop --backbone-from (the run recorded where it started)');
+  const resume = f.resume ? await readTvResumeFile(f.resume, { preset, settings: plan.settings, optimizer: 'sgd', steps: f.steps, distill: config }) : undefined;
   await prepareOutDir('--out', f.out);
   await useBackend(f.backend);
   if (!train) {
@@ -100,7 +105,7 @@ export async function distillTv(f: TvDistillFlags, given: ReadonlySet<string>, c
   const student = buildTvModel(preset, plan.settings, { trainableLayers: plan.trainableLayers, seed: f.seed });
   let distiller: TvDistiller | null = null;
   try {
-    const start = backbone ? applyBodyFile(backbone, student.backbone.body) : 'random weights';
+    const start = resume ? 'resumed from its saved state' : backbone ? applyBodyFile(backbone, student.backbone.body) : 'random weights';
     if (config) {
       try {
         distiller = new TvDistiller(student, teacher, config, new Rng(f.seed + 1));
@@ -137,6 +142,7 @@ export async function distillTv(f: TvDistillFlags, given: ReadonlySet<string>, c
       out: f.out,
       metadata: meta,
       evalImages: builtin ? (spec as DataSpec).testLength : test!.length,
+      ...(resume ? { resume } : {}),
     });
     if (d) console.log(`anchors the teacher also has: ${(d.matchedAnchorFraction * 100).toFixed(1)} % of the student's`);
     console.log(`done in ${result.seconds.toFixed(0)} s (${result.stepSeconds.toFixed(3)} s/step); student best mAP@0.5 ${result.best?.map50.toFixed(4) ?? 'n/a'}`);

@@ -47,7 +47,7 @@ export async function readResumeFile(path: string, want: ResumeExpectation): Pro
  * last.safetensors, of this builder with the same model settings (classes, norm, transform, RPN
  * and box-head settings), optimiser, and a step below --steps.
  */
-export async function readTvResumeFile(path: string, want: { preset: string; settings: object; optimizer: string; steps: number }): Promise<Uint8Array> {
+export async function readTvResumeFile(path: string, want: { preset: string; settings: object; optimizer: string; steps: number; distill?: { adapter: string } | null }): Promise<Uint8Array> {
   const bytes = await readBytes(path, '--resume');
   let meta: Record<string, unknown>;
   try {
@@ -62,6 +62,12 @@ export async function readTvResumeFile(path: string, want: { preset: string; set
   const canon = (x: unknown) => JSON.stringify(x, (_k, v: unknown) => (v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b))) : v));
   const { trainedFrom: _t, backboneFrom: _b, ...recorded } = (meta.torchvision ?? {}) as Record<string, unknown>;
   if (canon(recorded) !== canon(want.settings)) throw new UsageError(`--resume '${path}' was trained with other model settings (${canon(recorded).slice(0, 200)}); resume it with its own flags`);
+  if (want.distill !== undefined) {
+    // A distillation's state holds the adapters beside the student (a student alone's does not).
+    const had = (meta.distill ?? null) as { adapter?: string } | null;
+    if ((had === null) !== (want.distill === null)) throw new UsageError(`--resume '${path}' was ${had === null ? 'trained without a teacher' : 'distilled'}, not ${want.distill === null ? 'trained alone (--alone)' : 'distilled'}; its weights do not fit this run`);
+    if (had && want.distill && had.adapter !== want.distill.adapter) throw new UsageError(`--resume '${path}' was distilled with --adapter ${had.adapter}, not ${want.distill.adapter}`);
+  }
   const optimizer = trainer.config?.optimizer;
   if (optimizer && optimizer !== want.optimizer) throw new UsageError(`--resume '${path}' was trained with --optimizer ${optimizer}, not ${want.optimizer}`);
   if (trainer.step >= want.steps) throw new UsageError(`--resume '${path}' is at step ${trainer.step}, not below --steps ${want.steps}: nothing is left to train (raise --steps)`);

@@ -54,8 +54,26 @@ describe('kdet distill --student <torchvision builder>', () => {
     expect(Object.keys(step).filter((k) => !['step', 'lr', 'loss', 'gradNorm', 'seconds'].includes(k)).sort()).toEqual(['roiCls', 'roiReg', 'rpnCls', 'rpnReg']);
   }, 240_000);
 
+  it('--resume continues a distillation from its last.safetensors; a state of another kind is refused', async () => {
+    const first = join(dir, 'paper');
+    const state = join(first, 'last.safetensors');
+    const out = join(dir, 'resumed');
+    const r = await kdet('distill', '--teacher', teacher, '--student', MNV3, ...SMALL, '--recipe', 'paper', '--steps', '3', '--eval-every', '0', '--resume', state, '--out', out);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/resumed from its saved state/);
+    const steps = readFileSync(join(out, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.loss !== undefined);
+    expect(steps.map((l) => l.step)).toEqual([3]);
+    expect(steps[0].hint).toBeGreaterThan(0);
+    const alone = await kdet('distill', '--teacher', teacher, '--student', MNV3, ...SMALL, '--alone', '--steps', '3', '--resume', state, '--out', join(dir, 'r2'));
+    expect(alone.code).toBe(2);
+    expect(alone.err).toMatch(/--resume '.*' was distilled, not trained alone \(--alone\); its weights do not fit this run/);
+    const adapter = await kdet('distill', '--teacher', teacher, '--student', MNV3, ...SMALL, '--recipe', 'paper', '--adapter', '3x3', '--steps', '3', '--resume', state, '--out', join(dir, 'r3'));
+    expect(adapter.err).toMatch(/was distilled with --adapter 1x1, not 3x3/);
+  }, 240_000);
+
   it.each([
-    [['--resume', 'x'], /--resume is not available with the torchvision student fasterrcnn_mobilenet_v3_large_320_fpn yet/],
+    [['--compare-alone'], /--compare-alone is not available with the torchvision student fasterrcnn_mobilenet_v3_large_320_fpn yet/],
     [['--fine-grained'], /fine-grained imitation \(fineGrained\) is not available for torchvision models yet \(student fasterrcnn_mobilenet_v3_large_320_fpn\)/],
     [['--teacher-cache', 'c'], /--teacher-cache is not available with the torchvision student/],
   ])('refuses %j in one line, exit 2, before any output', async (extra, re) => {
