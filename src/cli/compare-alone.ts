@@ -18,10 +18,13 @@ const RUN_FLAGS = ['teacher', 'student', 'steps', 'batch', 'lr', 'eval-every', '
 
 export const aloneDir = (out: string): string => join(out, 'student-alone');
 
-/** The baseline's command line: `distill --alone` with the run's own flags, into <out>/student-alone. */
-export function aloneArgs(f: Record<(typeof RUN_FLAGS)[number] | 'out', string | number | boolean>): string[] {
+/**
+ * The baseline's command line: `distill --alone` with the run's own flags, into <out>/student-alone;
+ * `extra` names further flags to pass on (a torchvision student's sizes, the ones given).
+ */
+export function aloneArgs(f: Record<string, string | number | boolean>, extra: readonly string[] = []): string[] {
   const args = ['distill', '--alone', `--out=${aloneDir(String(f.out))}`];
-  for (const k of RUN_FLAGS) if (f[k] !== '' && f[k] !== undefined) args.push(`--${k}=${String(f[k])}`);
+  for (const k of [...RUN_FLAGS, ...extra]) if (f[k] !== '' && f[k] !== undefined) args.push(`--${k}=${String(f[k])}`);
   return args;
 }
 

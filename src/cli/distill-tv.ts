@@ -23,7 +23,9 @@ import { buildImportedDetector, buildTvModel, ImportedDetector, type TvCheckpoin
 import { openDataSet, type DataSpec } from './presets.js';
 import { runTraining } from './run-training.js';
 import { planTvTraining } from './train-tv.js';
+import { describeObjective, type Objective } from './distill-objective.js';
 import { readTvResumeFile, resumedNorm } from './resume.js';
+import { aloneArgs, readBaseline, reportComparison, shareThreads, startBaseline } from './compare-alone.js';
 import type { NormKind } from '../models/conv-norm-act.js';
 import { applyBodyFile, type BackboneFile } from './commands/pretrain.js';
 
@@ -42,6 +44,7 @@ export interface TvDistillFlags {
   seed: number;
   out: string;
   resume: string;
+  'compare-alone': boolean;
   backend: string;
   split: string;
   'val-split': string;
@@ -51,9 +54,10 @@ export interface TvDistillFlags {
 /** Opens a user's data for a distillation run (distill.ts's, checked against the teacher's classes). */
 export type OpenOwnRunData = (dataArg: DataArg | null, valArg: DataArg | null, meta: DetectorCheckpointMeta) => Promise<{ train: AnyDataset; test: AnyDataset; spec: OwnDataSpec; valSpec?: OwnDataSpec }>;
 
-export async function distillTv(f: TvDistillFlags, given: ReadonlySet<string>, config: DistillConfig | null, describe: string, dataArg: DataArg | null, valArg: DataArg | null, backbone: BackboneFile | null, openOwn: OpenOwnRunData): Promise<void> {
+export async function distillTv(f: TvDistillFlags, given: ReadonlySet<string>, objective: Objective, dataArg: DataArg | null, valArg: DataArg | null, backbone: BackboneFile | null, openOwn: OpenOwnRunData): Promise<void> {
   const preset = f.student as TvPresetName;
-  for (const name of ['compare-alone', 'teacher-cache', 'freeze-stages'] as const) {
+  const config: DistillConfig | null = objective.config;
+  for (const name of ['teacher-cache'] as const) {
     if (given.has(name)) throw new UsageError(`kdet distill: --${name} is not available with the torchvision student ${preset} yet`);
   }
   const problem = config ? tvDistillProblem(config) : null;
@@ -92,10 +96,12 @@ export async function distillTv(f: TvDistillFlags, given: ReadonlySet<string>, c
   const plan = await planTvTraining({ preset, from: '', backbone, norm: (f.resume ? await resumedNorm(f.resume) : '') as '' | NormKind, trainableLayers: -1, minSize, maxSize, rpnBatchSizePerImage: 0, boxBatchSizePerImage: f['box-batch-size-per-image'] }, numClasses);
   plan.settings.transform.imageMean = tmeta.torchvision.transform.imageMean;
   plan.settings.transform.imageStd = tmeta.torchvision.transform.imageStd;
+  if (f['compare-alone'] && f.resume) throw new UsageError('kdet distill: --compare-alone with --resume would start the student alone from step 0 beside a resumed run; resume each run on its own');
   if (f.resume && backbone) throw new UsageError('kdet distill: --resume continues a run from its own state; drop --backbone-from (the run recorded where it started)');
   const resume = f.resume ? await readTvResumeFile(f.resume, { preset, settings: plan.settings, optimizer: 'sgd', steps: f.steps, distill: config }) : undefined;
   await prepareOutDir('--out', f.out);
-  await useBackend(f.backend);
+  const threads = f['compare-alone'] ? shareThreads() : null;
+  await useBackend(f.backend, threads?.mine);
   if (!train) {
     train = await openDataSet(spec as DataSpec, 'train');
     test = await openDataSet(spec as DataSpec, 'test');
@@ -116,7 +122,7 @@ export async function distillTv(f: TvDistillFlags, given: ReadonlySet<string>, c
     const t = plan.settings.transform;
     console.log(`kdet distill: ${tmeta.preset} teacher → ${preset} student (${plan.settings.norm === 'batch' ? 'BatchNorm2d' : 'FrozenBatchNorm2d'}, ${plan.trainableLayers} trainable backbone layers; ${start}) on ${describeData(spec as DataSpec)}, backend ${f.backend}`);
     console.log(`both see the same batches, resized by the student's transform to ${t.minSize}/${t.maxSize} (the teacher's own ${tmeta.torchvision.transform.minSize}/${tmeta.torchvision.transform.maxSize} is not used)`);
-    console.log(describe);
+    console.log(describeObjective(objective));
     if (config) console.log(`terms: ${JSON.stringify(config)}${distiller?.copiedHeads.length ? `; heads from the teacher: ${distiller.copiedHeads.length} tensors` : ''}`);
     const trainer = defaultTrainerConfig({ steps: f.steps, batchSize: f.batch, seed: f.seed, evalEvery: f['eval-every'] });
     trainer.schedule.lr = f.lr;
@@ -131,6 +137,10 @@ export async function distillTv(f: TvDistillFlags, given: ReadonlySet<string>, c
       teacher: f.teacher,
     };
     const d = distiller;
+    // --compare-alone: the same student, seed, data and sizes without the teacher, in a second
+    // process beside this one (after it, on one core).
+    const baselineArgs = aloneArgs(f as unknown as Record<string, string | number | boolean>, ['min-size', 'max-size', 'box-batch-size-per-image'].filter((k) => given.has(k)));
+    const baseline = threads && threads.baseline > 0 ? await startBaseline(baselineArgs, threads.baseline, f.out) : null;
     const result = await runTraining({
       trained: d ?? student,
       detector: new ImportedDetector(student),
@@ -146,6 +156,12 @@ export async function distillTv(f: TvDistillFlags, given: ReadonlySet<string>, c
     });
     if (d) console.log(`anchors the teacher also has: ${(d.matchedAnchorFraction * 100).toFixed(1)} % of the student's`);
     console.log(`done in ${result.seconds.toFixed(0)} s (${result.stepSeconds.toFixed(3)} s/step); student best mAP@0.5 ${result.best?.map50.toFixed(4) ?? 'n/a'}`);
+    if (threads) {
+      const code = baseline ? (console.log('waiting for the student alone …'), await baseline.exit) : await (await startBaseline(baselineArgs, threads.mine, f.out)).exit;
+      const alone = await readBaseline(f.out, code);
+      const m = (tmeta as { metrics?: { map50?: number; cocoAP?: number } }).metrics;
+      await reportComparison(f.out, result, alone, m?.map50 !== undefined && m.cocoAP !== undefined ? { map50: m.map50, cocoAP: m.cocoAP } : null, objective.config ? objective.recipe : 'alone');
+    }
   } finally {
     if (distiller) distiller.dispose();
     else student.dispose();

@@ -72,8 +72,25 @@ describe('kdet distill --student <torchvision builder>', () => {
     expect(adapter.err).toMatch(/was distilled with --adapter 1x1, not 3x3/);
   }, 240_000);
 
+  it('--compare-alone trains the same student alone (same seed and sizes) and reports the difference', async () => {
+    const out = join(dir, 'compare');
+    const r = await kdet('distill', '--teacher', teacher, '--student', MNV3, ...SMALL, '--steps', '1', '--eval-every', '0', '--compare-alone', '--out', out);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    const c = JSON.parse(readFileSync(join(out, 'comparison.json'), 'utf8'));
+    expect(c).toMatchObject({ recipe: 'soft-heads', heldOutImages: 2 });
+    expect(Number.isFinite(c.gainPoints)).toBe(true);
+    // The baseline is `distill --alone` with the same student, seed and sizes: its own run.
+    const aloneLog = readFileSync(join(out, 'student-alone', 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(Object.keys(aloneLog[0]).filter((k) => !['step', 'lr', 'loss', 'gradNorm', 'seconds'].includes(k)).sort()).toEqual(['roiCls', 'roiReg', 'rpnCls', 'rpnReg']);
+    const meta = readCheckpointMetadata(new Uint8Array(readFileSync(join(out, 'student-alone', 'best.safetensors')))) as Record<string, any>;
+    expect(meta).toMatchObject({ preset: MNV3, distill: null });
+    expect(meta.torchvision.transform).toMatchObject({ minSize: 64, maxSize: 64 });
+    expect(meta.torchvision.box.batchSizePerImage).toBe(16);
+  }, 240_000);
+
   it.each([
-    [['--compare-alone'], /--compare-alone is not available with the torchvision student fasterrcnn_mobilenet_v3_large_320_fpn yet/],
+    [['--compare-alone', '--resume', 'x'], /--compare-alone with --resume would start the student alone from step 0/],
     [['--fine-grained'], /fine-grained imitation \(fineGrained\) is not available for torchvision models yet \(student fasterrcnn_mobilenet_v3_large_320_fpn\)/],
     [['--teacher-cache', 'c'], /--teacher-cache is not available with the torchvision student/],
   ])('refuses %j in one line, exit 2, before any output', async (extra, re) => {

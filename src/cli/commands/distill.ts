@@ -181,7 +181,7 @@ export async function distill(argv: string[]): Promise<void> {
     if (dataArg && !isOwnData(dataArg)) throw new UsageError(`kdet distill: --data takes voc:<DIR> or coco:<FILE.json>; without it the student learns on the teacher's own data`);
     const backbone = await readBackboneFile('distill', f['backbone-from'], f['freeze-stages'], f.student, '--student');
     const open: OpenOwnRunData = async (d, v, m) => openOwnRunData(f, d, v, m);
-    return distillTv(f, given, distillConfig, describeObjective(objective), dataArg, valArg, backbone, open);
+    return distillTv(f, given, objective, dataArg, valArg, backbone, open);
   }
   for (const name of tvOnly) if (given.has(name)) throw new UsageError(`kdet distill: --${name} is for torchvision students (${TV_ARCHS.join(', ')}); --student ${f.student} is kdet's own`);
   const dataArg = f.data ? parseDataArg('distill', '--data', f.data) : null;
