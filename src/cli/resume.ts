@@ -19,16 +19,7 @@ export interface ResumeExpectation {
  * step below --steps (else nothing would train and the run would report "done").
  */
 export async function readResumeFile(path: string, want: ResumeExpectation): Promise<Uint8Array> {
-  const bytes = await readBytes(path, '--resume');
-  let meta: Record<string, unknown>;
-  try {
-    meta = readCheckpointMetadata(bytes, path);
-  } catch (e) {
-    throw new UsageError(`--resume '${path}' is not a kdet checkpoint (${(e as Error).message.replace(/^kdet\.\w+: /, '').replace(`${path}: `, '')})`);
-  }
-  if (isImportedMeta(meta)) throw new UsageError(importedRefusal('--resume', path, meta));
-  const trainer = meta.trainer as { step?: unknown; config?: { optimizer?: string } } | undefined;
-  if (!trainer || typeof trainer.step !== 'number') throw new UsageError(`--resume '${path}' holds no trainer state; resume from the last.safetensors of a run, not its best.safetensors`);
+  const { bytes, meta, trainer } = await readTrainerState(path, true);
   if (meta.preset !== want.preset || JSON.stringify(meta.model) !== JSON.stringify(want.model)) {
     throw new UsageError(`--resume '${path}' is a run of preset ${JSON.stringify(meta.preset)}${meta.preset === want.preset ? ' with another model configuration' : ''}, not '${want.preset}'`);
   }
@@ -36,9 +27,7 @@ export async function readResumeFile(path: string, want: ResumeExpectation): Pro
     const adapter = (meta.distill as { adapter?: string } | null | undefined)?.adapter ?? null;
     if (adapter !== want.adapter) throw new UsageError(`--resume '${path}' was ${adapter === null ? 'trained without a teacher (kdet train, or a student alone)' : `distilled with --adapter ${adapter}`}, not ${want.adapter === null ? 'trained alone' : `distilled with --adapter ${want.adapter}`}; its weights do not fit this run`);
   }
-  const optimizer = trainer.config?.optimizer;
-  if (optimizer && optimizer !== want.optimizer) throw new UsageError(`--resume '${path}' was trained with --optimizer ${optimizer}, not ${want.optimizer}`);
-  if (trainer.step >= want.steps) throw new UsageError(`--resume '${path}' is at step ${trainer.step}, not below --steps ${want.steps}: nothing is left to train (raise --steps)`);
+  checkOptimizerAndStep(path, trainer, want);
   return bytes;
 }
 
@@ -48,15 +37,7 @@ export async function readResumeFile(path: string, want: ResumeExpectation): Pro
  * and box-head settings), optimiser, and a step below --steps.
  */
 export async function readTvResumeFile(path: string, want: { preset: string; settings: object; optimizer: string; steps: number; distill?: { adapter: string } | null }): Promise<Uint8Array> {
-  const bytes = await readBytes(path, '--resume');
-  let meta: Record<string, unknown>;
-  try {
-    meta = readCheckpointMetadata(bytes, path);
-  } catch (e) {
-    throw new UsageError(`--resume '${path}' is not a kdet checkpoint (${(e as Error).message.replace(/^kdet\.\w+: /, '').replace(`${path}: `, '')})`);
-  }
-  const trainer = meta.trainer as { step?: unknown; config?: { optimizer?: string } } | undefined;
-  if (!trainer || typeof trainer.step !== 'number') throw new UsageError(`--resume '${path}' holds no trainer state; resume from the last.safetensors of a run, not its best.safetensors`);
+  const { bytes, meta, trainer } = await readTrainerState(path, false);
   if (meta.preset !== want.preset) throw new UsageError(`--resume '${path}' is a run of ${JSON.stringify(meta.preset)}, not '${want.preset}'`);
   // The settings as this run would record them (JSON, so that key order and undefined fields do not count).
   const canon = (x: unknown) => JSON.stringify(x, (_k, v: unknown) => (v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b))) : v));
@@ -68,9 +49,7 @@ export async function readTvResumeFile(path: string, want: { preset: string; set
     if ((had === null) !== (want.distill === null)) throw new UsageError(`--resume '${path}' was ${had === null ? 'trained without a teacher' : 'distilled'}, not ${want.distill === null ? 'trained alone (--alone)' : 'distilled'}; its weights do not fit this run`);
     if (had && want.distill && had.adapter !== want.distill.adapter) throw new UsageError(`--resume '${path}' was distilled with --adapter ${had.adapter}, not ${want.distill.adapter}`);
   }
-  const optimizer = trainer.config?.optimizer;
-  if (optimizer && optimizer !== want.optimizer) throw new UsageError(`--resume '${path}' was trained with --optimizer ${optimizer}, not ${want.optimizer}`);
-  if (trainer.step >= want.steps) throw new UsageError(`--resume '${path}' is at step ${trainer.step}, not below --steps ${want.steps}: nothing is left to train (raise --steps)`);
+  checkOptimizerAndStep(path, trainer, want);
   return bytes;
 }
 
@@ -82,4 +61,34 @@ export async function resumedNorm(path: string): Promise<string> {
   } catch {
     return ''; // readTvResumeFile says what is wrong with the file
   }
+}
+
+interface TrainerState {
+  step: number;
+  config?: { optimizer?: string };
+}
+
+/**
+ * A --resume file's bytes, metadata and trainer state; one line if it is not a kdet checkpoint,
+ * holds no trainer state, or (`kdetOnly`) is an imported torchvision model.
+ */
+async function readTrainerState(path: string, kdetOnly: boolean): Promise<{ bytes: Uint8Array; meta: Record<string, unknown>; trainer: TrainerState }> {
+  const bytes = await readBytes(path, '--resume');
+  let meta: Record<string, unknown>;
+  try {
+    meta = readCheckpointMetadata(bytes, path);
+  } catch (e) {
+    throw new UsageError(`--resume '${path}' is not a kdet checkpoint (${(e as Error).message.replace(/^kdet\.\w+: /, '').replace(`${path}: `, '')})`);
+  }
+  if (kdetOnly && isImportedMeta(meta)) throw new UsageError(importedRefusal('--resume', path, meta));
+  const trainer = meta.trainer as { step?: unknown; config?: { optimizer?: string } } | undefined;
+  if (!trainer || typeof trainer.step !== 'number') throw new UsageError(`--resume '${path}' holds no trainer state; resume from the last.safetensors of a run, not its best.safetensors`);
+  return { bytes, meta, trainer: trainer as TrainerState };
+}
+
+/** The optimiser a state was trained with, and a step below --steps (else nothing would train). */
+function checkOptimizerAndStep(path: string, trainer: TrainerState, want: { optimizer: string; steps: number }): void {
+  const optimizer = trainer.config?.optimizer;
+  if (optimizer && optimizer !== want.optimizer) throw new UsageError(`--resume '${path}' was trained with --optimizer ${optimizer}, not ${want.optimizer}`);
+  if (trainer.step >= want.steps) throw new UsageError(`--resume '${path}' is at step ${trainer.step}, not below --steps ${want.steps}: nothing is left to train (raise --steps)`);
 }

@@ -100,28 +100,22 @@ const MOBILENET_ANCHORS = {
   aspectRatios: Array.from({ length: 3 }, () => [...RATIOS]),
 };
 
+// _default_anchorgen: one size per level '0'…'3', 'pool'; FasterRCNN's RPN defaults.
+const RESNET50_FPN: TvPreset = {
+  body: 'resnet50',
+  anchorSizes: [[32], [64], [128], [256], [512]],
+  aspectRatios: Array.from({ length: 5 }, () => [...RATIOS]),
+  rpn: rpnConfig(1000, 0),
+  ...COMMON,
+  minSize: 800,
+  maxSize: 1333,
+};
+
 export const TV_PRESETS: Record<TvPresetName, TvPreset> = {
-  // _default_anchorgen: one size per level '0'…'3', 'pool'; FasterRCNN's RPN defaults.
-  fasterrcnn_resnet50_fpn: {
-    body: 'resnet50',
-    anchorSizes: [[32], [64], [128], [256], [512]],
-    aspectRatios: Array.from({ length: 5 }, () => [...RATIOS]),
-    rpn: rpnConfig(1000, 0),
-    ...COMMON,
-    minSize: 800,
-    maxSize: 1333,
-  },
+  fasterrcnn_resnet50_fpn: RESNET50_FPN,
   // Not a torchvision builder: fasterrcnn_resnet50_fpn's recipe on ResNet-18 (FasterRCNN over
   // resnet_fpn_backbone('resnet18')), the cheap teacher: same anchors, RPN and sizes.
-  fasterrcnn_resnet18_fpn: {
-    body: 'resnet18',
-    anchorSizes: [[32], [64], [128], [256], [512]],
-    aspectRatios: Array.from({ length: 5 }, () => [...RATIOS]),
-    rpn: rpnConfig(1000, 0),
-    ...COMMON,
-    minSize: 800,
-    maxSize: 1333,
-  },
+  fasterrcnn_resnet18_fpn: { ...RESNET50_FPN, body: 'resnet18' },
   // fasterrcnn_mobilenet_v3_large_fpn: defaults {rpn_score_thresh: 0.05}.
   fasterrcnn_mobilenet_v3_large_fpn: { body: 'mobilenet_v3_large', ...MOBILENET_ANCHORS, rpn: rpnConfig(1000, 0.05), ...COMMON, minSize: 800, maxSize: 1333 },
   // fasterrcnn_mobilenet_v3_large_320_fpn: min_size 320, max_size 640, test top-n 150/150, score 0.05.
