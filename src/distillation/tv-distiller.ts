@@ -129,7 +129,8 @@ export class TvDistiller extends Module {
     // its box head on the student's sampled ROIs.
     const t = noGrad(() =>
       scope(() => {
-        const features = this.teacher.features(images);
+        // Nothing of the teacher runs when no term reads it.
+        const features: FeatureMaps = heads || cfg.hint ? this.teacher.features(images) : new Map();
         let rpn: { map: Int32Array; objectness: Tensor; deltas: Tensor } | null = null;
         let roi: { classLogits: Tensor; boxRegression: Tensor } | null = null;
         if (heads) {
