@@ -22,6 +22,7 @@
 // thread count.
 import { forwardBand } from './depthwise-forward';
 import { planBytes } from './depthwise-grad-filter';
+import { directStride2, forwardPlaneStride2 } from './depthwise-stride2';
 import { gradInputScratchBytes } from './depthwise-grad-input';
 import {
   BAND, C, CO, H, M, OH, OW, TAPS, W, align64, at, buildInputTaps, clearPrepared, inputGeometry, prepareBand, preparedBytes,
@@ -50,6 +51,20 @@ export function depthwiseForward(x: usize, w: usize, bias: usize, y: usize, para
   const prep = tab + align64(<usize>TAPS << 2);
   clearPrepared(prep);
   const outPlane = OH * OW;
+  if (directStride2()) {
+    // The taps read x itself (depthwise-stride2.ts); the tap table's room holds the row pointers
+    // and the cleared band (≥ 3·W floats) is the zero row.
+    for (let plane = start; plane < end; plane++) {
+      const n = plane / C;
+      const c = plane - n * C;
+      for (let m = 0; m < M; m++) {
+        const oc = c * M + m;
+        const b: f32 = bias == 0 ? 0 : load<f32>(at(bias, oc));
+        forwardPlaneStride2(at(x, plane * H * W), at(w, oc * TAPS), b, at(y, (n * CO + oc) * outPlane), tab, prep);
+      }
+    }
+    return;
+  }
   for (let plane = start; plane < end; plane++) {
     const n = plane / C;
     const c = plane - n * C;

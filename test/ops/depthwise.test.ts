@@ -47,6 +47,12 @@ const RANDOM: [string, Shape][] = [
   ['2×4 kernel, padding (0, 2), stride (1, 3)', { n: 1, c: 4, mult: 1, h: 6, w: 23, kh: 2, kw: 4, bias: true, o: { stride: [1, 3], padding: [0, 2], dilation: [1, 1] } }],
   ['multiplier 3, stride 1, dilation 2', { n: 2, c: 2, mult: 3, h: 9, w: 12, kh: 3, kw: 3, bias: true, o: { stride: [1, 1], padding: [2, 2], dilation: [2, 2] } }],
   ['padding beyond the kernel: 3×3, padding 3', { n: 1, c: 3, mult: 1, h: 5, w: 6, kh: 3, kw: 3, bias: false, o: { stride: [1, 1], padding: [3, 3], dilation: [1, 1] } }],
+  // The stride-2 forward that reads x directly (assembly/depthwise-stride2.ts: k 3 or 5, padding
+  // k // 2, width a multiple of 8): one vector a row, a pass of 4 plus 1, odd heights, multipliers.
+  ['direct stride 2: 5×5 on 11×8 (one vector a row, first and last)', { n: 2, c: 2, mult: 1, h: 11, w: 8, kh: 5, kw: 5, bias: true, o: { stride: [2, 2], padding: [2, 2], dilation: [1, 1] } }],
+  ['direct stride 2: 5×5 on 9×40 (a pass of 4 vectors, then 1)', { n: 1, c: 3, mult: 1, h: 9, w: 40, kh: 5, kw: 5, bias: false, o: { stride: [2, 2], padding: [2, 2], dilation: [1, 1] } }],
+  ['direct stride 2: 3×3 on 17×24, multiplier 2', { n: 2, c: 3, mult: 2, h: 17, w: 24, kh: 3, kw: 3, bias: true, o: { stride: [2, 2], padding: [1, 1], dilation: [1, 1] } }],
+  ['direct stride 2: 3×3 on 8×56 (passes of 4, then 3)', { n: 1, c: 2, mult: 1, h: 8, w: 56, kh: 3, kw: 3, bias: true, o: { stride: [2, 2], padding: [1, 1], dilation: [1, 1] } }],
   ['1×1 kernel, stride 2, 1×1 input', { n: 2, c: 5, mult: 1, h: 1, w: 1, kh: 1, kw: 1, bias: true, o: { stride: [2, 2], padding: [0, 0], dilation: [1, 1] } }],
 ];
 
@@ -167,6 +173,7 @@ describeEachBackend(await loadBackendsUnderTest(), (backend: Backend, name: stri
     const cases: Shape[] = [
       { n: 2, c: 3, mult: 1, h: 9, w: 11, kh: 3, kw: 3, bias: true, o: { stride: [2, 2], padding: [1, 1], dilation: [1, 1] } },
       { n: 1, c: 2, mult: 2, h: 10, w: 13, kh: 5, kw: 5, bias: false, o: { stride: [1, 1], padding: [4, 4], dilation: [2, 2] } },
+      { n: 1, c: 2, mult: 1, h: 9, w: 16, kh: 5, kw: 5, bias: true, o: { stride: [2, 2], padding: [2, 2], dilation: [1, 1] } },
     ];
     for (const s of cases) {
       const v = randomInputs(`nan ${JSON.stringify(s)}`, s);
