@@ -18,6 +18,7 @@ import { UsageError } from './args.js';
 import { useBackend } from './backend.js';
 import { describeData, isOwnData, type DataArg, type OwnDataSpec } from './data-spec.js';
 import { prepareOutDir } from './files.js';
+import { DirectoryFeatureStore, teacherCacheLine } from './teacher-cache-dir.js';
 import { builtinData, readAnyDetectorFile, type DetectorCheckpointMeta } from './load-model.js';
 import { buildImportedDetector, buildTvModel, ImportedDetector, type TvCheckpointMeta, type TvSettings } from './load-tv-model.js';
 import { openDataSet, type DataSpec } from './presets.js';
@@ -44,6 +45,8 @@ export interface TvDistillFlags {
   seed: number;
   out: string;
   resume: string;
+  'teacher-cache': string;
+  'teacher-cache-mb': number;
   'compare-alone': boolean;
   backend: string;
   split: string;
@@ -57,9 +60,6 @@ export type OpenOwnRunData = (dataArg: DataArg | null, valArg: DataArg | null, m
 export async function distillTv(f: TvDistillFlags, given: ReadonlySet<string>, objective: Objective, dataArg: DataArg | null, valArg: DataArg | null, backbone: BackboneFile | null, openOwn: OpenOwnRunData): Promise<void> {
   const preset = f.student as TvPresetName;
   const config: DistillConfig | null = objective.config;
-  for (const name of ['teacher-cache'] as const) {
-    if (given.has(name)) throw new UsageError(`kdet distill: --${name} is not available with the torchvision student ${preset} yet`);
-  }
   const problem = config ? tvDistillProblem(config) : null;
   if (problem) throw new UsageError(`kdet distill: ${problem} (student ${preset})`);
   const file = await readAnyDetectorFile(f.teacher, '--teacher');
@@ -100,6 +100,8 @@ export async function distillTv(f: TvDistillFlags, given: ReadonlySet<string>, o
   if (f.resume && backbone) throw new UsageError('kdet distill: --resume continues a run from its own state; drop --backbone-from (the run recorded where it started)');
   const resume = f.resume ? await readTvResumeFile(f.resume, { preset, settings: plan.settings, optimizer: 'sgd', steps: f.steps, distill: config }) : undefined;
   await prepareOutDir('--out', f.out);
+  if (f['teacher-cache']) await prepareOutDir('--teacher-cache', f['teacher-cache']);
+  const store = f['teacher-cache'] ? new DirectoryFeatureStore(f['teacher-cache'], { float16: true, maxBytes: f['teacher-cache-mb'] * 2 ** 20 }) : null;
   const threads = f['compare-alone'] ? shareThreads() : null;
   await useBackend(f.backend, threads?.mine);
   if (!train) {
@@ -114,7 +116,7 @@ export async function distillTv(f: TvDistillFlags, given: ReadonlySet<string>, o
     const start = resume ? 'resumed from its saved state' : backbone ? applyBodyFile(backbone, student.backbone.body) : 'random weights';
     if (config) {
       try {
-        distiller = new TvDistiller(student, teacher, config, new Rng(f.seed + 1));
+        distiller = new TvDistiller(student, teacher, config, new Rng(f.seed + 1), store);
       } catch (e) {
         throw new UsageError(`kdet distill: ${(e as Error).message.replace(/^kdet\.\w+: /, '')}`);
       }
@@ -155,6 +157,7 @@ export async function distillTv(f: TvDistillFlags, given: ReadonlySet<string>, o
       ...(resume ? { resume } : {}),
     });
     if (d) console.log(`anchors the teacher also has: ${(d.matchedAnchorFraction * 100).toFixed(1)} % of the student's`);
+    if (d && store) console.log(teacherCacheLine(d.teacherCache, store));
     console.log(`done in ${result.seconds.toFixed(0)} s (${result.stepSeconds.toFixed(3)} s/step); student best mAP@0.5 ${result.best?.map50.toFixed(4) ?? 'n/a'}`);
     if (threads) {
       const code = baseline ? (console.log('waiting for the student alone …'), await baseline.exit) : await (await startBaseline(baselineArgs, threads.mine, f.out)).exit;

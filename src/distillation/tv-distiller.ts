@@ -38,6 +38,8 @@ import { featureLossProblem, type DistillConfig } from './config.js';
 import { Adapter } from './distiller.js';
 import { cwdLoss, pkdLoss } from './feature-losses.js';
 import { boundedRegression, hintLoss, teacherL2Regression, weightedSoftCrossEntropy } from './losses.js';
+import type { CacheStats, TeacherFeatureStore } from './teacher-cache.js';
+import { TvTeacherCache } from './tv-teacher-cache.js';
 
 /** For each student anchor, the index of the teacher anchor with the same box, or −1. */
 export function matchAnchors(student: Boxes, teacher: Boxes): Int32Array {
@@ -78,6 +80,7 @@ export class TvDistiller extends Module {
   readonly adapters: ModuleList<Adapter>;
   /** With headsFromTeacher: the student's parameters that started as the teacher's. */
   readonly copiedHeads: readonly string[] = [];
+  private readonly cache: TvTeacherCache | null;
   /** Student anchor → teacher anchor, per anchor layout (padded size and levels). */
   private readonly anchorMaps = new Map<string, Int32Array>();
 
@@ -86,8 +89,11 @@ export class TvDistiller extends Module {
     readonly teacher: TvFasterRCNN,
     readonly config: DistillConfig,
     rng: Rng,
+    /** Keeps the teacher's levels per image across runs (tv-teacher-cache.ts: float16). */
+    featureStore: TeacherFeatureStore | null = null,
   ) {
     super();
+    this.cache = featureStore ? new TvTeacherCache(teacher, featureStore) : null;
     const why = tvDistillProblem(config) ?? featureLossProblem(config);
     check(why === null, 'TvDistiller', () => why!);
     check(student.numClasses === teacher.numClasses, 'TvDistiller', () => `student and teacher must have the same classes, got ${student.numClasses - 1} and ${teacher.numClasses - 1}`);
@@ -125,20 +131,27 @@ export class TvDistiller extends Module {
     const heads = cfg.soft || cfg.regression !== 'none';
 
     const out: Record<string, Tensor> = {};
-    // The frozen teacher, off the tape: its levels, its RPN's outputs at the matched anchors and
-    // its box head on the student's sampled ROIs.
+    // The frozen teacher, off the tape: its levels (from the cache where it has them), its RPN's
+    // outputs at the matched anchors and its box head on the student's sampled ROIs. Nothing of
+    // the teacher runs when no term reads it.
+    const cached = this.cache && (heads || cfg.hint) ? await this.cache.levels(images) : null;
     const t = noGrad(() =>
       scope(() => {
-        // Nothing of the teacher runs when no term reads it.
-        const features: FeatureMaps = heads || cfg.hint ? this.teacher.features(images) : new Map();
-        let rpn: { map: Int32Array; objectness: Tensor; deltas: Tensor } | null = null;
-        let roi: { classLogits: Tensor; boxRegression: Tensor } | null = null;
-        if (heads) {
-          const o = this.teacher.rpn.outputs(features, padded);
-          rpn = { map: this.anchorMap(s.rpn.anchors, o.anchors, padded), objectness: o.objectness, deltas: o.deltas };
-          roi = this.teacher.roiHeads.forward(features, s.roi.boxes, sizes);
+        const features: FeatureMaps = cached ?? (heads || cfg.hint ? this.teacher.features(images) : new Map());
+        try {
+          let rpn: { map: Int32Array; objectness: Tensor; deltas: Tensor } | null = null;
+          let roi: { classLogits: Tensor; boxRegression: Tensor } | null = null;
+          if (heads) {
+            const o = this.teacher.rpn.outputs(features, padded);
+            rpn = { map: this.anchorMap(s.rpn.anchors, o.anchors, padded), objectness: o.objectness, deltas: o.deltas };
+            roi = this.teacher.roiHeads.forward(features, s.roi.boxes, sizes);
+          }
+          return { features, rpn, roi, teacherAnchors: rpn ? rpn.objectness.shape[0]! / n : 0 };
+        } catch (e) {
+          // The cache's levels were made outside this scope.
+          for (const f of cached?.values() ?? []) f.dispose();
+          throw e;
         }
-        return { features, rpn, roi, teacherAnchors: rpn ? rpn.objectness.shape[0]! / n : 0 };
       }),
     );
     try {
@@ -233,6 +246,11 @@ export class TvDistiller extends Module {
       this.anchorMaps.set(key, map);
     }
     return map;
+  }
+
+  /** Hits and misses of the teacher cache (zeros without one). */
+  get teacherCache(): CacheStats {
+    return this.cache?.stats ?? { hits: 0, misses: 0 };
   }
 
   /** Fraction of the student's anchors the teacher has, for the last layout seen (for the logs). */

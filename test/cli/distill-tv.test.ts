@@ -1,6 +1,6 @@
 // `kdet distill --student <torchvision builder>`: a MobileNetV3-320-FPN student from a ResNet-18-FPN
 // teacher trained by kdet, end to end on tiny scenes; what it records; what it refuses.
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -89,10 +89,33 @@ describe('kdet distill --student <torchvision builder>', () => {
     expect(meta.torchvision.box.batchSizePerImage).toBe(16);
   }, 240_000);
 
+  it('--teacher-cache keeps the teacher\'s levels in float16: a second run reads them all and gives the first run\'s losses', async () => {
+    const cache = join(dir, 'cache');
+    const run = async (name: string) => {
+      const out = join(dir, name);
+      const r = await kdet('distill', '--teacher', teacher, '--student', MNV3, ...SMALL, '--steps', '2', '--eval-every', '0', '--teacher-cache', cache, '--out', out);
+      expect(r.err).toBe('');
+      expect(r.code).toBe(0);
+      return { out: r.out, log: readFileSync(join(out, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.loss !== undefined) };
+    };
+    const cold = await run('cached-cold');
+    expect(cold.out).toMatch(/teacher features: 4 computed, 0 read from .*cache \(float16\); the folder is bounded at 4096 MB/);
+    const warm = await run('cached-warm');
+    expect(warm.out).toMatch(/teacher features: 0 computed, 4 read from/);
+    const terms = (l: Record<string, number>) => [l.loss, l.rpnCls, l.rpnReg, l.roiCls, l.roiReg, l.hint];
+    expect(warm.log.map(terms)).toEqual(cold.log.map(terms));
+    // One file per image, every level in float16: 256 channels × (16² + 8² + 4² + 2² + 1²) levels at 64².
+    const files = readdirSync(cache, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
+    expect(files.length).toBeGreaterThan(0);
+    for (const f of files) {
+      expect(f.name).toMatch(/\.f16$/);
+      expect(statSync(join(f.parentPath ?? f.path, f.name)).size).toBe(2 * 256 * (256 + 64 + 16 + 4 + 1));
+    }
+  }, 240_000);
+
   it.each([
     [['--compare-alone', '--resume', 'x'], /--compare-alone with --resume would start the student alone from step 0/],
     [['--fine-grained'], /fine-grained imitation \(fineGrained\) is not available for torchvision models yet \(student fasterrcnn_mobilenet_v3_large_320_fpn\)/],
-    [['--teacher-cache', 'c'], /--teacher-cache is not available with the torchvision student/],
   ])('refuses %j in one line, exit 2, before any output', async (extra, re) => {
     const out = join(dir, `bad-${(extra as string[]).join('')}`);
     const r = await kdet('distill', '--teacher', teacher, '--student', MNV3, ...SMALL, '--steps', '1', ...(extra as string[]), '--out', out);

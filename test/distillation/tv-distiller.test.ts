@@ -17,7 +17,9 @@ import type { TargetBatch } from '../../src/detection/faster-rcnn.js';
 import { tvFasterRCNN } from '../../src/detection/tv-faster-rcnn.js';
 import { TV_PRESETS } from '../../src/detection/tv-presets.js';
 import { defaultDistillConfig, type DistillConfig } from '../../src/distillation/config.js';
+import { MemoryFeatureStore } from '../../src/distillation/teacher-cache.js';
 import { matchAnchors, TvDistiller } from '../../src/distillation/tv-distiller.js';
+import { roundToFloat16 } from '../../src/distillation/tv-teacher-cache.js';
 
 let backend: Backend;
 beforeAll(async () => {
@@ -126,6 +128,61 @@ describe('TvDistiller (MobileNetV3-320-FPN student, ResNet-18-FPN teacher, wasm)
     teacher.dispose();
     expect(k.memoryStats(backend)).toEqual(before);
   }, 120_000);
+
+  it('with a teacher cache: a cold and a warm cache give the same terms bit for bit, within float16 rounding of none; nothing leaks', async () => {
+    const before = k.memoryStats(backend);
+    const teacher = build('fasterrcnn_resnet18_fpn', 2);
+    const run = async (store: MemoryFeatureStore | null, times = 1) => {
+      const d = new TvDistiller(build('fasterrcnn_mobilenet_v3_large_320_fpn', 1).train(), teacher, defaultDistillConfig(), new Rng(3), store);
+      const got: Record<string, number>[] = [];
+      // As the trainer runs a step: the terms and their gradients on a tape, whose scope frees
+      // the intermediates.
+      for (let i = 0; i < times; i++) {
+        const { images, targets } = batch();
+        const parts: Record<string, number> = {};
+        const { value, grads } = await valueAndGradsAsync(async () => {
+          const out = await d.losses(images, targets, new Rng(5), 100);
+          for (const [n, t] of Object.entries(out)) parts[n] = await t.itemAsync();
+          return Object.values(out).reduce((a, b) => k.add(a, b));
+        }, d.trainableParameters().map((p) => p.value));
+        value.dispose();
+        grads.forEach((g) => g.dispose());
+        images.dispose();
+        got.push(parts);
+      }
+      const stats = { ...d.teacherCache };
+      d.dispose();
+      return { got, stats };
+    };
+    const none = await run(null);
+    const store = new MemoryFeatureStore();
+    const cached = await run(store, 2);
+    // The first batch computes both images and keeps every level of each; the second reads them.
+    expect(cached.stats).toEqual({ hits: 2, misses: 2 });
+    expect(store.size).toBe(2);
+    expect(cached.got[1]).toEqual(cached.got[0]);
+    // A new run on the warm store: the same bits as the run that filled it.
+    const warm = await run(store);
+    expect(warm.stats).toEqual({ hits: 2, misses: 0 });
+    expect(warm.got[0]).toEqual(cached.got[0]);
+    // Against no cache: the teacher's levels rounded to float16 (relative 2⁻¹¹) move each term a little.
+    for (const [name, v] of Object.entries(none.got[0]!)) {
+      expect(Math.abs(cached.got[0]![name]! - v), name).toBeLessThanOrEqual(2e-3 * Math.abs(v) + 1e-5);
+    }
+    expect(cached.got[0]).not.toEqual(none.got[0]);
+    teacher.dispose();
+    expect(k.memoryStats(backend)).toEqual(before);
+  }, 240_000);
+
+  it('roundToFloat16 rounds to the nearest float16 and leaves a vector with an out-of-range value alone', () => {
+    const x = Float32Array.of(1 + 2 ** -12, 1 + 2 ** -10 + 2 ** -12, -0.1, 65504);
+    expect(roundToFloat16(x)).toBe(true);
+    expect(Array.from(x)).toEqual([1, 1 + 2 ** -10, -0.0999755859375, 65504]);
+    const big = Float32Array.of(0.1, 70000);
+    expect(roundToFloat16(big)).toBe(false);
+    expect(big[0]).toBe(Math.fround(0.1));
+    expect(roundToFloat16(Float32Array.of(NaN))).toBe(false);
+  });
 
   it('a teacher equal to the student: bounded regression and identity hints add exactly nothing; the soft term is the targets’ own entropy', async () => {
     const student = build('fasterrcnn_mobilenet_v3_large_320_fpn', 1);

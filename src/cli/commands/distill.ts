@@ -8,7 +8,7 @@ import { Distiller } from '../../distillation/distiller.js';
 import { parseArgs, usage, UsageError, type FlagSpec } from '../args.js';
 import { BACKEND_NAMES, useBackend } from '../backend.js';
 import { prepareOutDir } from '../files.js';
-import { DirectoryFeatureStore } from '../teacher-cache-dir.js';
+import { DirectoryFeatureStore, teacherCacheLine } from '../teacher-cache-dir.js';
 import { anySizeTransform, buildDetector, builtinData, readDetectorFile, type DetectorCheckpointMeta } from '../load-model.js';
 import { checkSameClasses, describeData, isOwnData, openOwnData, parseDataArg, refuseOwnDataFlags, type DataArg, type OwnDataSpec } from '../data-spec.js';
 import type { AnyDataset } from '../../data/types.js';
@@ -68,7 +68,8 @@ export const distillFlags = {
   seed: { type: 'int', default: 0, ...RANGE.seed, help: 'seed' },
   out: { type: 'string', default: 'runs/distill', help: 'output folder' },
   resume: { type: 'string', default: '', help: 'resume from a last.safetensors' },
-  'teacher-cache': { type: 'string', default: '', help: 'folder that keeps the teacher\'s features per image for later runs (results are the same with or without)' },
+  'teacher-cache': { type: 'string', default: '', help: 'folder that keeps the teacher\'s features per image for later runs (kdet\'s presets: float32, results the same with or without; torchvision-family teachers: every FPN level in float16, results the same with a cold or a warm cache)' },
+  'teacher-cache-mb': { type: 'int', default: 4096, ...RANGE.nonNegative, help: 'most megabytes the --teacher-cache folder may hold; past it, features of new images are computed and not kept (0: no bound)' },
   data: { type: 'string', default: '', help: "a user's data to distil on: voc:<DIR> or coco:<FILE.json> (default: the teacher's data); its classes must be the teacher's" },
   split: { type: 'string', default: '', help: 'VOC: ImageSets/Main/<split>.txt to train on' },
   'val-data': { type: 'string', default: '', help: 'held-out data (voc:<DIR> or coco:<FILE.json>; default: what the teacher recorded, or --val-split of --data)' },
@@ -101,6 +102,8 @@ export interface DistillRun {
   deadline?: number;
   /** Folder of teacher features shared between runs (see DirectoryFeatureStore). */
   teacherCache?: string;
+  /** Bound of the teacher cache folder in bytes (0 or absent: none). */
+  teacherCacheBytes?: number;
   /** A user's data, opened by the caller; absent: the teacher's built-in scenes. */
   data?: OwnRunData;
   /** A pre-trained backbone for the student (kdet pretrain), checked against studentPreset. */
@@ -127,7 +130,7 @@ export async function distillStudent(r: DistillRun): Promise<TrainingResult> {
     const line = applyBackboneFile(r.backbone, student.backbone);
     if (!r.quiet) console.log(line);
   }
-  const store = r.teacherCache ? new DirectoryFeatureStore(r.teacherCache) : null;
+  const store = r.teacherCache ? new DirectoryFeatureStore(r.teacherCache, { maxBytes: r.teacherCacheBytes ?? 0 }) : null;
   const distiller = r.distill ? new Distiller(student, r.teacher, r.distill, new Rng(r.seed + 1), store) : null;
   const trainer = defaultTrainerConfig({ steps: r.steps, batchSize: r.batch, seed: r.seed, evalEvery: r.evalEvery, checkpointEvery: r.checkpointEvery ?? 0 });
   trainer.schedule.lr = r.lr;
@@ -148,7 +151,7 @@ export async function distillStudent(r: DistillRun): Promise<TrainingResult> {
     ...(r.quiet ? { quiet: true } : {}),
     ...(r.deadline !== undefined ? { deadline: r.deadline } : {}),
   });
-  if (distiller && store && !r.quiet) console.log(`teacher features: ${distiller.teacherCache.misses} computed, ${distiller.teacherCache.hits} read from ${store.dir}`);
+  if (distiller && store && !r.quiet) console.log(teacherCacheLine(distiller.teacherCache, store));
   (distiller ?? student).dispose();
   return result;
 }
@@ -219,7 +222,7 @@ export async function distill(argv: string[]): Promise<void> {
   const run: DistillRun = {
     teacher, teacherMeta: meta, teacherPath: f.teacher, studentPreset: f.student, distill: distillConfig,
     steps: f.steps, batch: f.batch, lr: f.lr, evalEvery: f['eval-every'], testLength: f['test-size'] > 0 ? f['test-size'] : (builtin?.testLength ?? 0),
-    seed: f.seed, out: f.out, ...(f['teacher-cache'] ? { teacherCache: f['teacher-cache'] } : {}), ...(resume ? { resume } : {}), ...(data ? { data } : {}), ...(backboneFile ? { backbone: backboneFile } : {}),
+    seed: f.seed, out: f.out, ...(f['teacher-cache'] ? { teacherCache: f['teacher-cache'], teacherCacheBytes: f['teacher-cache-mb'] * 2 ** 20 } : {}), ...(resume ? { resume } : {}), ...(data ? { data } : {}), ...(backboneFile ? { backbone: backboneFile } : {}),
   };
   const result = await distillStudent(run);
   console.log(`done in ${result.seconds.toFixed(0)} s (${result.stepSeconds.toFixed(3)} s/step); student best mAP@0.5 ${result.best?.map50.toFixed(4) ?? 'n/a'} (teacher ${meta.metrics?.map50?.toFixed(4) ?? 'n/a'})`);
