@@ -10,8 +10,12 @@ from 'adapters.<i>.conv.weight|bias'. Images, targets and sizes as scripts/fixtu
 per-image batches far above the candidates, so every anchor and ROI is sampled and the losses are a
 function of the weights alone.
 
-Run: /usr/bin/python3 scripts/fixtures-tv-distill.py -> test/fixtures/models/tv-distill.json
+Run: /usr/bin/python3 scripts/fixtures-tv-distill.py [OUT] -> test/fixtures/models/tv-distill.json (or OUT)
 (on the reference BLAS where OpenBLAS is installed: LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/blas)
+
+The objective itself is scripts/tv_distill_losses.py's `objective`, the definitions that
+scripts/scale_out_distill.py trains with under DistributedDataParallel (and checks against this
+file's values before it does).
 
 The objective ("paper" recipe: mu 0.5, T 1, w_bg 1.5, lambda 1, nu 0.5, m 0, gamma 0.5, bounded L2,
 hints L2 'mean' through 1x1 adapters):
@@ -29,20 +33,19 @@ hints L2 'mean' through 1x1 adapters):
 Stored: the five terms (float64), the matched fraction of anchors, the level matching, and the full
 float64 gradients of the total with respect to a few student and adapter tensors.
 """
-import base64
 import importlib.util
 import json
 import math
 import os
+import sys
 
 import torch
-import torch.nn.functional as F
 import torchvision
-from torchvision.models.detection.roi_heads import fastrcnn_loss
-from torchvision.models.detection.rpn import concat_box_prediction_layers
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-OUT = os.path.join(HERE, '..', 'test', 'fixtures', 'models', 'tv-distill.json')
+OUT = sys.argv[1] if __name__ == '__main__' and len(sys.argv) > 1 else os.path.join(HERE, '..', 'test', 'fixtures', 'models', 'tv-distill.json')
+sys.path.insert(0, HERE)
+from tv_distill_losses import PAPER, objective  # noqa: E402  (the definitions scale_out_distill.py trains with)
 
 _spec = importlib.util.spec_from_file_location('tv_train', os.path.join(HERE, 'fixtures-tv-train.py'))
 _tr = importlib.util.module_from_spec(_spec)
@@ -52,25 +55,9 @@ generate, fill, GAINS, BUILDERS, IMAGES, TARGETS, KWARGS = _fr.generate, _fr.fil
 targets_of, arr = _tr.targets, _tr.arr
 
 STUDENT, TEACHER = 'fasterrcnn_mobilenet_v3_large_320_fpn', 'fasterrcnn_resnet18_fpn'
-CFG = dict(mu=0.5, T=1.0, w_bg=1.5, nu=0.5, margin=0.0, gamma=0.5)
+CFG = dict(PAPER)  # mu 0.5, T 1, w_bg 1.5, nu 0.5, margin 0, gamma 0.5
 GRAD_NAMES = ['adapters.0.conv.bias', 'adapters.2.conv.bias', 'rpn.head.cls_logits.weight', 'roi_heads.box_predictor.cls_score.weight',
               'roi_heads.box_head.fc7.bias', 'backbone.fpn.layer_blocks.0.0.bias']
-
-
-def soft_ce(zs, zt, w):
-    """Rows' -sum_c w_c p_t[c] log p_s[c], averaged over the rows."""
-    pt = F.softmax(zt / CFG['T'], dim=1)
-    return -(w * pt * F.log_softmax(zs / CFG['T'], dim=1)).sum(1).mean()
-
-
-def bounded(s, t, y):
-    es = ((s - y) ** 2).sum(1)
-    et = ((t - y) ** 2).sum(1)
-    return (es * (es + CFG['margin'] > et).to(es.dtype)).sum()
-
-
-def key(b):
-    return tuple(round(v * 1000) for v in b.tolist())
 
 
 def run(dtype):
@@ -96,79 +83,12 @@ def run(dtype):
             a_specs.append({'name': name, 'shape': list(t.shape), 'lo': lo, 'hi': hi, 'sum': float(v.double().sum())})
         adapters.append(conv.to(dtype))
 
-    # The student's training forward, step by step as GeneralizedRCNN / RPN / RoIHeads run it.
-    il, tg = student.transform(images, targets_of(dtype))
-    feats = student.backbone(il.tensors)
-    levels = list(feats.values())
-    obj, dlt = student.rpn.head(levels)
-    anchors = student.rpn.anchor_generator(il, levels)
-    n = len(anchors)
-    per_level = [o[0].numel() for o in obj]
-    obj, dlt = concat_box_prediction_layers(obj, dlt)
-    props = student.rpn.box_coder.decode(dlt.detach(), anchors).view(n, -1, 4)
-    boxes, _ = student.rpn.filter_proposals(props, obj, il.image_sizes, per_level)
-    labels, gt = student.rpn.assign_targets_to_anchors(anchors, tg)
-    reg_t = student.rpn.box_coder.encode(gt, anchors)
-    loss_obj, loss_rpn = student.rpn.compute_loss(obj, dlt, labels, reg_t)
-    rois, _, roi_labels, roi_reg_t = student.roi_heads.select_training_samples(boxes, tg)
-    head = student.roi_heads.box_head(student.roi_heads.box_roi_pool(feats, rois, il.image_sizes))
-    cls, box = student.roi_heads.box_predictor(head)
-    loss_cls, loss_box = fastrcnn_loss(cls, box, roi_labels, roi_reg_t)
-
-    # The frozen teacher on the same batch tensor.
-    with torch.no_grad():
-        t_feats = teacher.backbone(il.tensors)
-        t_levels = list(t_feats.values())
-        t_obj, t_dlt = teacher.rpn.head(t_levels)
-        t_anchors = teacher.rpn.anchor_generator(il, t_levels)
-        t_obj, t_dlt = concat_box_prediction_layers(t_obj, t_dlt)
-        t_head = teacher.roi_heads.box_head(teacher.roi_heads.box_roi_pool(t_feats, rois, il.image_sizes))
-        t_cls, t_box = teacher.roi_heads.box_predictor(t_head)
-
-    # Anchors matched as boxes (the same for every image).
-    m, mt = len(anchors[0]), len(t_anchors[0])
-    index = {}
-    for j in range(mt - 1, -1, -1):
-        index[key(t_anchors[0][j])] = j
-    amap = [index.get(key(anchors[0][i]), -1) for i in range(m)]
-    lab = torch.cat(labels)
-    sampled = torch.nonzero(lab >= 0).flatten().tolist()
-    positive = torch.nonzero(lab == 1).flatten().tolist()
-    t_row = lambda g: (g // m) * mt + amap[g % m]
-    ms = [g for g in sampled if amap[g % m] >= 0]
-    mp = [g for g in positive if amap[g % m] >= 0]
-    pair = lambda x: torch.cat([torch.zeros_like(x), x], 1)
-    w_rpn = torch.tensor([CFG['w_bg'], 1.0], dtype=dtype)
-    rpn_cls = CFG['mu'] * loss_obj + (1 - CFG['mu']) * soft_ce(pair(obj[ms]), pair(t_obj[[t_row(g) for g in ms]]), w_rpn)
-    rpn_reg = loss_rpn + CFG['nu'] * bounded(dlt[mp], t_dlt[[t_row(g) for g in mp]], torch.cat(reg_t)[mp]) / len(sampled)
-
-    roi_lab = torch.cat(roi_labels)
-    roi_tgt = torch.cat(roi_reg_t)
-    k = cls.shape[1]
-    w_roi = torch.tensor([CFG['w_bg']] + [1.0] * (k - 1), dtype=dtype)
-    roi_cls = CFG['mu'] * loss_cls + (1 - CFG['mu']) * soft_ce(cls, t_cls, w_roi)
-    pos = torch.nonzero(roi_lab > 0).flatten()
-    sel = lambda b: b.reshape(b.shape[0], -1, 4)[pos, roi_lab[pos]]
-    roi_reg = loss_box + CFG['nu'] * bounded(sel(box), sel(t_box), roi_tgt[pos]) / len(roi_lab)
-
-    size = lambda t: tuple(t.shape[-2:])
-    match = []
-    for name, s in feats.items():
-        same = t_feats.get(name)
-        match.append(name if same is not None and size(same) == size(s) else next((tn for tn, t in t_feats.items() if size(t) == size(s)), None))
-    terms = [((adapters[i](s) - t_feats[match[i]]) ** 2).mean() for i, s in enumerate(levels) if match[i] is not None]
-    hint = CFG['gamma'] * sum(terms) / len(terms)
-
-    parts = {'rpnCls': rpn_cls, 'rpnReg': rpn_reg, 'roiCls': roi_cls, 'roiReg': roi_reg, 'hint': hint}
+    parts, info = objective(student, teacher, adapters, images, targets_of(dtype), CFG)
     total = sum(parts.values())
     named = dict(student.named_parameters())
     named.update({f'adapters.{i}.conv.{leaf}': getattr(a, leaf) for i, a in enumerate(adapters) for leaf in ('weight', 'bias')})
     grads = torch.autograd.grad(total, [named[g] for g in GRAD_NAMES])
-    return {
-        'parts': parts, 'grads': dict(zip(GRAD_NAMES, grads)), 'specs': s_specs, 't_specs': t_specs, 'a_specs': a_specs,
-        'levels': match, 'matched': sum(j >= 0 for j in amap) / m, 'counts': [len(sampled), len(positive), len(ms), len(mp), len(roi_lab), len(pos)],
-        'proposals': [len(b) for b in boxes], 'image_sizes': il.image_sizes, 'padded': list(il.tensors.shape[-2:]),
-    }
+    return {'parts': parts, 'grads': dict(zip(GRAD_NAMES, grads)), 'specs': s_specs, 't_specs': t_specs, 'a_specs': a_specs, **info}
 
 
 if __name__ == '__main__':

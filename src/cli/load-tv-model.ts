@@ -38,8 +38,8 @@ export interface TvSettings {
   transform: TvTransformSettings;
   rpn: TvRPNConfig;
   box: TvBoxConfig;
-  /** Where imported weights came from, for people reading the metadata. */
-  importedFrom?: { file: string; format: 'pth' | 'safetensors'; key?: string; tensors: number };
+  /** Where imported weights came from (and `meta`, the kdet-meta.json read with them), for people reading the metadata. */
+  importedFrom?: { file: string; format: 'pth' | 'safetensors'; key?: string; tensors: number; meta?: string };
   /** The checkpoint a `kdet train --preset <builder> --from` run started from. */
   trainedFrom?: string;
   /** The body a `kdet train --preset <builder> --backbone-from` run started from. */

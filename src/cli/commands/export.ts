@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { tensor } from '../../engine/ops/creation.js';
 import { exportTorchvision } from '../../interop/kdet-presets.js';
 import { encodeSafetensors } from '../../nn/safetensors.js';
@@ -14,6 +14,7 @@ import type { SafeTensor } from '../../nn/safetensors.js';
 import { describeData } from '../data-spec.js';
 import { openCheckpointEvalData } from '../held-out.js';
 import { openDataSet } from '../presets.js';
+import { formatSidecar, SIDECAR_NAME, sidecarOf } from '../tv-sidecar.js';
 
 const flags = {
   torchvision: { type: 'boolean', default: false, help: 'write torchvision FasterRCNN names and layouts into <out>/model.safetensors and <out>/model.pth (what torch.save writes; torch.load reads it)' },
@@ -96,7 +97,10 @@ async function exportTvFamily(file: TvDetectorFile, f: { torchvision: boolean; h
     const tv = file.meta.torchvision;
     await writeAtomic(join(f.out, 'model.safetensors'), encodeSafetensors(weights, { format: 'pt', arch: file.meta.preset, num_classes: String(tv.numClasses), kdet_torchvision: JSON.stringify(tv), class_names: JSON.stringify(file.meta.classNames) }));
     await writeAtomic(join(f.out, 'model.pth'), writePth(weights));
-    console.log(`wrote ${join(f.out, 'model.safetensors')} and model.pth (${weights.size} tensors): torchvision.models.detection.${file.meta.preset}(weights=None, weights_backbone=None, num_classes=${tv.numClasses}, min_size=${tv.transform.minSize}, max_size=${tv.transform.maxSize}) loads either with load_state_dict${tv.norm === 'frozen' ? ' (FrozenBatchNorm2d has no num_batches_tracked: load with strict=False, which leaves only those out)' : ''}`);
+    // What the weights do not carry (builder, classes, transform, RPN and box settings), for PyTorch
+    // and for kdet import to read back.
+    await writeAtomic(join(f.out, SIDECAR_NAME), formatSidecar(sidecarOf(file.meta, basename(f.checkpoint))));
+    console.log(`wrote ${join(f.out, 'model.safetensors')}, model.pth and ${SIDECAR_NAME} (${weights.size} tensors): torchvision.models.detection.${file.meta.preset}(weights=None, weights_backbone=None, num_classes=${tv.numClasses}, min_size=${tv.transform.minSize}, max_size=${tv.transform.maxSize}) loads either with load_state_dict${tv.norm === 'frozen' ? ' (FrozenBatchNorm2d has no num_batches_tracked: load with strict=False, which leaves only those out)' : ''}; ${SIDECAR_NAME} holds its builder, classes and transform (builder_kwargs), and kdet import reads it back`);
   } finally {
     detector.dispose();
   }
