@@ -2,21 +2,28 @@
 // with the student's (solid) and teacher's (dashed) boxes. All training happens in worker.ts;
 // this thread only draws, so the page stays responsive. URL parameters preset the settings
 // (?data=fashion&backend=auto&size=64&batch=1&steps=200&evalEvery=10&testImages=8&autostart=1).
+// Family mode (?mode=family): a MobileNetV3-320 student from a torchvision-family teacher that
+// the user picks or drops, or that ?teacher=<url> names (&recipe=paper&boxBatch=64 …).
 import { lineChart, type Series } from '../src/cli/report.js';
 import { classColour } from '../src/data/draw.js';
-import type { DemoSettings, FromWorker, ShownBoxes, ShownImage, ToWorker } from './protocol.js';
+import type { DemoSettings, FamilyInfo, FromWorker, ShownBoxes, ShownImage, ToWorker } from './protocol.js';
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 const params = new URLSearchParams(location.search);
 
 /** What the page has seen, readable by tests (window.kdetDemo). */
 const state = {
+  mode: 'kdet' as DemoSettings['mode'],
+  /** Family mode: the teacher and student the worker built. */
+  family: null as FamilyInfo | null,
   backend: '',
   backendNote: '',
   steps: [] as { step: number; loss: number; parts: Record<string, number>; sinceStart: number }[],
   evals: [] as { step: number; map50: number }[],
   studentBoxesDrawn: 0,
   teacherBoxesDrawn: 0,
+  /** Times the test scenes were redrawn with the student's boxes (once per evaluation). */
+  boxRedraws: 0,
   loadedAt: performance.now(),
   /** ms after load: the worker's backend is up, the models and data are loaded, the first step is done. */
   backendMs: NaN,
@@ -61,9 +68,23 @@ try {
   // No long-task timing in this browser: the late-timer measure above still runs.
 }
 
-function settings(): DemoSettings {
+/** Family mode: the teacher file picked or dropped (read at each Start). */
+let teacherFile: File | null = null;
+
+async function settings(): Promise<DemoSettings> {
   const num = (id: string): number => Number(($(id) as HTMLInputElement).value);
+  const mode = ($('mode') as HTMLSelectElement).value as DemoSettings['mode'];
+  const url = params.get('teacher');
+  const familyTeacher: DemoSettings['familyTeacher'] =
+    mode !== 'family' ? null
+    : teacherFile ? { name: teacherFile.name, bytes: new Uint8Array(await teacherFile.arrayBuffer()) }
+    : url ? { name: url, url: new URL(url, location.href).href }
+    : null;
   return {
+    mode,
+    familyTeacher,
+    recipe: ($('recipe') as HTMLSelectElement).value,
+    boxBatch: num('boxBatch'),
     data: ($('data') as HTMLSelectElement).value as DemoSettings['data'],
     backend: ($('backend') as HTMLSelectElement).value as DemoSettings['backend'],
     size: num('size'),
@@ -79,10 +100,41 @@ function settings(): DemoSettings {
   };
 }
 
-for (const id of ['data', 'backend', 'size', 'steps', 'batch', 'lr', 'evalEvery', 'testImages']) {
+for (const id of ['mode', 'data', 'backend', 'size', 'steps', 'batch', 'lr', 'evalEvery', 'testImages', 'recipe', 'boxBatch']) {
   const v = params.get(id);
   if (v !== null) ($(id) as HTMLInputElement).value = v;
 }
+
+/** The family fieldset shows in family mode; there the data select is the teacher's, not the page's. */
+function showMode(): void {
+  const family = ($('mode') as HTMLSelectElement).value === 'family';
+  $('familyOptions').hidden = !family;
+  ($('data') as HTMLSelectElement).disabled = family;
+  const url = params.get('teacher');
+  if (family && !teacherFile && url) $('teacherFileInfo').textContent = `teacher from the URL: ${url} (or pick or drop another)`;
+}
+$('mode').onchange = showMode;
+showMode();
+
+function chooseTeacher(file: File | undefined): void {
+  if (!file) return;
+  teacherFile = file;
+  ($('mode') as HTMLSelectElement).value = 'family';
+  showMode();
+  $('teacherFileInfo').textContent = `teacher: ${file.name} (${(file.size / 2 ** 20).toFixed(1)} MiB) — press Start`;
+}
+$('teacherFile').onchange = () => chooseTeacher(($('teacherFile') as HTMLInputElement).files?.[0]);
+// A checkpoint dropped anywhere on the page becomes the family teacher.
+document.addEventListener('dragover', (e) => {
+  e.preventDefault();
+  document.body.classList.add('dragging');
+});
+document.addEventListener('dragleave', () => document.body.classList.remove('dragging'));
+document.addEventListener('drop', (e) => {
+  e.preventDefault();
+  document.body.classList.remove('dragging');
+  chooseTeacher(e.dataTransfer?.files[0]);
+});
 
 let worker: Worker | null = null;
 let classNames: string[] = [];
@@ -93,23 +145,36 @@ let chartsDirty = false;
 
 const status = (text: string): void => void ($('status').textContent = text);
 
-function start(): void {
+async function start(): Promise<void> {
   worker?.terminate();
-  Object.assign(state, { steps: [], evals: [], studentBoxesDrawn: 0, teacherBoxesDrawn: 0, backendMs: NaN, readyMs: NaN, warm: null, firstStepMs: NaN, firstStepSeconds: NaN, done: false, error: '', paused: false });
+  worker = null;
+  Object.assign(state, { steps: [], evals: [], studentBoxesDrawn: 0, teacherBoxesDrawn: 0, boxRedraws: 0, backendMs: NaN, readyMs: NaN, warm: null, firstStepMs: NaN, firstStepSeconds: NaN, done: false, error: '', paused: false, family: null });
   studentBoxes = null;
   teacherBoxes = null;
-  const s = settings();
-  status(`starting: ${s.data}, ${s.size}px scenes, batch ${s.batch} …`);
+  $('terms').textContent = '';
+  const s = await settings();
+  state.mode = s.mode;
+  if (s.mode === 'family' && !s.familyTeacher) {
+    status('family mode: choose a teacher checkpoint first (the file input, a drop on the page, or ?teacher=<url>)');
+    return;
+  }
+  status(s.mode === 'family'
+    ? `starting: ${FAMILY_STUDENT} student from ${s.familyTeacher!.name}, ${s.size}px scenes, batch ${s.batch}, box batch ${s.boxBatch}, recipe ${s.recipe} …`
+    : `starting: ${s.data}, ${s.size}px scenes, batch ${s.batch} …`);
   worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
   worker.onmessage = (e: MessageEvent<FromWorker>) => onMessage(e.data);
   worker.onerror = (e) => onMessage({ type: 'error', message: e.message || 'the worker failed to load' });
-  send({ type: 'start', settings: s });
+  const bytes = s.familyTeacher && 'bytes' in s.familyTeacher ? [s.familyTeacher.bytes.buffer as ArrayBuffer] : [];
+  worker.postMessage({ type: 'start', settings: s } satisfies ToWorker, bytes);
   ($('pause') as HTMLButtonElement).disabled = false;
   ($('download') as HTMLButtonElement).disabled = false;
   ($('pause') as HTMLButtonElement).textContent = 'Pause';
 }
 
 const send = (m: ToWorker): void => worker?.postMessage(m);
+
+const FAMILY_STUDENT = 'fasterrcnn_mobilenet_v3_large_320_fpn';
+const millions = (n: number): string => `${(n / 1e6).toFixed(1)} M`;
 
 function onMessage(m: FromWorker): void {
   switch (m.type) {
@@ -129,9 +194,19 @@ function onMessage(m: FromWorker): void {
       state.readyMs = performance.now() - state.loadedAt;
       classNames = m.classNames;
       images = m.images;
-      $('teacherInfo').textContent = m.teacher
-        ? `teacher: the shipped Fashion-MNIST teacher (dashed boxes), loaded in ${m.seconds.toFixed(1)} s`
-        : 'teacher: none — the shipped teacher knows Fashion-MNIST classes only, so on shapes the student trains alone';
+      state.family = m.family ?? null;
+      if (m.family) {
+        const f = m.family;
+        const map = f.teacher.metrics?.map50;
+        $('teacherInfo').textContent =
+          `teacher: ${f.teacher.preset} from ${f.teacher.name} (${millions(f.teacher.parameters)} parameters, ${f.teacher.classes} classes, learnt ${f.teacher.trainedOn}${map !== undefined ? `, mAP@0.5 ${map.toFixed(3)}` : ''}; dashed boxes) → ` +
+          `student: ${f.student.preset} (${millions(f.student.parameters)} parameters, ${millions(f.student.trainable)} trainable) on ${f.data} scenes of ${f.size} px (its min/max size), box batch ${f.boxBatch}; ` +
+          `recipe ${f.recipe}: ${f.recipeDescription}. Loaded in ${m.seconds.toFixed(1)} s`;
+      } else {
+        $('teacherInfo').textContent = m.teacher
+          ? `teacher: the shipped Fashion-MNIST teacher (dashed boxes), loaded in ${m.seconds.toFixed(1)} s`
+          : 'teacher: none — the shipped teacher knows Fashion-MNIST classes only, so on shapes the student trains alone';
+      }
       drawImages();
       break;
     case 'step':
@@ -141,6 +216,7 @@ function onMessage(m: FromWorker): void {
       }
       state.steps.push(m);
       status(`step ${m.step}: loss ${m.loss.toFixed(4)} (${m.seconds.toFixed(2)} s/step)${Number.isFinite(state.firstStepMs) ? ` — first step ${(state.firstStepMs / 1000).toFixed(1)} s after load` : ''}`);
+      $('terms').textContent = `terms at step ${m.step}: ${Object.entries(m.parts).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}`;
       chartsDirty = true;
       break;
     case 'eval':
@@ -161,7 +237,7 @@ function onMessage(m: FromWorker): void {
       const url = URL.createObjectURL(new Blob([m.bytes as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' }));
       const a = document.createElement('a');
       a.href = url;
-      a.download = 'student.safetensors';
+      a.download = state.mode === 'family' ? `student-${FAMILY_STUDENT}.safetensors` : 'student.safetensors';
       a.click();
       setTimeout(() => URL.revokeObjectURL(url), 10_000);
       break;
@@ -233,7 +309,11 @@ function drawImages(): void {
   });
   state.teacherBoxesDrawn = teacherDrawn;
   state.studentBoxesDrawn = studentDrawn;
-  $('imagesInfo').textContent = studentBoxes ? `boxes scoring ≥ 0.3 at the evaluation after step ${state.evals[state.evals.length - 1]?.step}` : 'student and teacher boxes appear at the first evaluation';
+  if (studentBoxes) state.boxRedraws++;
+  $('imagesInfo').textContent = studentBoxes
+    ? `boxes scoring ≥ 0.3 at the evaluation after step ${state.evals[state.evals.length - 1]?.step}: the student's ${studentDrawn}, the teacher's ${teacherDrawn}` +
+      (state.mode === 'family' && studentDrawn === 0 ? ' (a student from random weights finds nothing at first: give it a few hundred steps)' : '')
+    : 'student and teacher boxes appear at the first evaluation';
 }
 
 // Charts are redrawn at most once per frame, however fast steps arrive.
@@ -245,7 +325,7 @@ requestAnimationFrame(frame);
 // Headless or hidden pages may not run animation frames: a slow timer keeps the charts current.
 setInterval(drawCharts, 500);
 
-$('start').onclick = start;
+$('start').onclick = () => void start().catch((e: Error) => onMessage({ type: 'error', message: e.message }));
 $('pause').onclick = () => {
   state.paused = !state.paused;
   send({ type: state.paused ? 'pause' : 'resume' });
@@ -255,4 +335,4 @@ $('download').onclick = () => send({ type: 'download' });
 if (!('gpu' in navigator)) $('backendInfo').textContent = 'this browser has no WebGPU: training will use wasm';
 // Autostart in a task of its own after the first frame: starting the worker inside the page's
 // first task made that task one long (about 100 ms) freeze.
-if (params.get('autostart') === '1') requestAnimationFrame(() => setTimeout(start, 0));
+if (params.get('autostart') === '1') requestAnimationFrame(() => setTimeout(() => void start().catch((e: Error) => onMessage({ type: 'error', message: e.message })), 0));

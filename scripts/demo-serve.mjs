@@ -1,7 +1,9 @@
 // `npm run demo`: builds the demo (scripts/demo-build.mjs) and serves it on http://localhost:8080
-// (PORT overrides; port 0 picks a free one). Also used by the browser test, which serves the
+// (PORT overrides; port 0 picks a free one; `npm run demo -- --teacher FILE` serves a family
+// teacher for the family mode too). Also used by the browser test, which serves the
 // repository too so that the cross-runtime check can import dist/ unchanged.
 import { createServer } from 'node:http';
+import { copyFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { extname, join, normalize, resolve } from 'node:path';
 import { buildDemo } from './demo-build.mjs';
@@ -34,7 +36,16 @@ export function serve(root, port = 8080, repo = null) {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
+  // --teacher FILE: a torchvision-family checkpoint served beside the demo as
+  // family-teacher.safetensors, for the family mode's ?teacher= (scripts/demo-family-teacher.sh
+  // makes one). The page can also take one picked or dropped by the user.
+  const at = process.argv.indexOf('--teacher');
+  const teacher = at > 0 ? process.argv[at + 1] : undefined;
+  if (at > 0 && !teacher) throw new Error('demo-serve: --teacher needs a file');
   const root = await buildDemo();
+  if (teacher) copyFileSync(teacher, join(root, 'family-teacher.safetensors'));
   const server = await serve(root, Number(process.env.PORT ?? 8080));
-  console.log(`kdet demo: http://localhost:${server.address().port}/  (Ctrl-C stops)`);
+  const url = `http://localhost:${server.address().port}/`;
+  console.log(`kdet demo: ${url}  (Ctrl-C stops)`);
+  if (teacher) console.log(`family mode with ${teacher}: ${url}?mode=family&teacher=family-teacher.safetensors`);
 }

@@ -1,59 +1,15 @@
 /**
- * Checkpoints of torchvision detectors imported by `kdet import --torchvision`: their metadata,
- * checked when read, and the TvFasterRCNN they describe, wrapped so that `kdet detect` and `kdet
- * eval` run it as they run kdet's own FasterRCNN. Everything torchvision's forward depends on
- * beyond the weights (transform sizes, mean/std, RPN and box post-processing) travels in the
- * metadata, so an imported model answers as the torchvision model it came from did.
+ * Checkpoints of torchvision detectors imported by `kdet import --torchvision` (or trained and
+ * distilled into the family by kdet), for the CLI: the metadata check and the model builder live
+ * in src/detection/tv-checkpoint.ts (browser-safe, shared with the demo); here their errors
+ * become usage errors, and files read by load-model.ts become runnable detectors.
  */
-import type { DetectionBatch } from '../data/types.js';
-import type { Detections } from '../detection/faster-rcnn.js';
-import type { ImageInput } from '../detection/transform.js';
-import { TvFasterRCNN } from '../detection/tv-faster-rcnn.js';
-import { TV_PRESETS, type TvBoxConfig, type TvPreset, type TvPresetName, type TvRPNConfig } from '../detection/tv-presets.js';
-import { Rng } from '../engine/random.js';
-import type { BackboneWithFPN } from '../models/backbone-with-fpn.js';
-import type { NormKind } from '../models/conv-norm-act.js';
-import { mobilenetV3LargeFpnBackbone } from '../models/mobilenetv3.js';
-import { resnetFpnBackbone } from '../models/resnet.js';
+import { checkImportedMeta as checkMeta, buildTvModel, ImportedDetector, type TvCheckpointMeta } from '../detection/tv-checkpoint.js';
 import { loadCheckpoint } from '../nn/checkpoint.js';
 import { UsageError } from './args.js';
 
-export const TV_ARCHS = Object.keys(TV_PRESETS) as TvPresetName[];
-
-/** What torchvision's GeneralizedRCNNTransform does to an image (size_divisible is always 32). */
-export interface TvTransformSettings {
-  minSize: number;
-  maxSize: number;
-  imageMean: number[];
-  imageStd: number[];
-  sizeDivisible: 32;
-}
-
-/** The `torchvision` section of an imported checkpoint's metadata. */
-export interface TvSettings {
-  /** torchvision's num_classes: the background included (cls_score's rows). */
-  numClasses: number;
-  /** FrozenBatchNorm2d ('frozen') or BatchNorm2d ('batch'); the same in eval mode. */
-  norm: NormKind;
-  transform: TvTransformSettings;
-  rpn: TvRPNConfig;
-  box: TvBoxConfig;
-  /** Where imported weights came from (and `meta`, the kdet-meta.json read with them), for people reading the metadata. */
-  importedFrom?: { file: string; format: 'pth' | 'safetensors'; key?: string; tensors: number; meta?: string };
-  /** The checkpoint a `kdet train --preset <builder> --from` run started from. */
-  trainedFrom?: string;
-  /** The body a `kdet train --preset <builder> --backbone-from` run started from. */
-  backboneFrom?: string;
-}
-
-export interface TvCheckpointMeta {
-  kind: 'detector';
-  /** torchvision's builder (fasterrcnn_mobilenet_v3_large_320_fpn, …). */
-  preset: TvPresetName;
-  /** One per foreground class: label k (torchvision's) is classNames[k - 1]. */
-  classNames: string[];
-  torchvision: TvSettings;
-}
+export { buildTvModel, ImportedDetector, isImportedMeta, TV_ARCHS, tvSettings } from '../detection/tv-checkpoint.js';
+export type { TvCheckpointMeta, TvSettings, TvSettingsOptions, TvTransformSettings } from '../detection/tv-checkpoint.js';
 
 export interface TvDetectorFile {
   path: string;
@@ -63,124 +19,17 @@ export interface TvDetectorFile {
   imported: true;
 }
 
-/** An imported torchvision model's metadata has a `torchvision` section; kdet's own have `model`. */
-export function isImportedMeta(meta: unknown): meta is { preset?: unknown; torchvision: unknown } {
-  return meta !== null && typeof meta === 'object' && 'torchvision' in meta && !('model' in meta);
-}
-
 /** The one line for commands that cannot use a torchvision-family model (distill, resume, …). */
 export function importedRefusal(what: string, path: string, meta: { preset?: unknown }): string {
   return `${what} '${path}' is a torchvision-family model (${String(meta.preset)}); here only kdet's own presets are supported yet (kdet detect, kdet eval, and kdet train --preset ${String(meta.preset)} --from '${path}' run it)`;
 }
 
-/**
- * True when `got` has the form of `like` (a preset's settings): the same keys, finite numbers
- * where it has numbers, arrays of the same length. A hand-edited checkpoint fails here, not
- * deep inside the model.
- */
-function sameForm(like: unknown, got: unknown): boolean {
-  if (typeof like === 'number') return typeof got === 'number' && Number.isFinite(got);
-  if (Array.isArray(like)) return Array.isArray(got) && got.length === like.length && like.every((v, i) => sameForm(v, got[i]));
-  if (like !== null && typeof like === 'object') {
-    if (got === null || typeof got !== 'object' || Array.isArray(got)) return false;
-    return Object.keys(like).every((k) => sameForm((like as Record<string, unknown>)[k], (got as Record<string, unknown>)[k]));
-  }
-  return like === got;
-}
-
-/** Check an imported checkpoint's metadata describes a model kdet can build; one line if not. */
+/** Check an imported checkpoint's metadata describes a model kdet can build; a usage error of one line if not. */
 export function checkImportedMeta(meta: unknown, what: string, path: string): TvCheckpointMeta {
-  const m = meta as Partial<TvCheckpointMeta>;
-  const tv = m.torchvision as Partial<TvSettings> | undefined;
-  const bad = (why: string): never => {
-    throw new UsageError(`${what} '${path}' is an imported torchvision model with broken metadata (${why}); import it again with kdet import --torchvision`);
-  };
-  if (m.kind !== 'detector') bad(`kind ${JSON.stringify(m.kind)}`);
-  if (!TV_ARCHS.includes(m.preset as TvPresetName)) bad(`unknown architecture ${JSON.stringify(m.preset)}`);
-  if (!tv || typeof tv !== 'object') return bad('no torchvision settings');
-  if (!Number.isSafeInteger(tv.numClasses) || tv.numClasses! < 2) bad(`numClasses ${JSON.stringify(tv.numClasses)}`);
-  if (!Array.isArray(m.classNames) || m.classNames.length !== tv.numClasses! - 1 || !m.classNames.every((n) => typeof n === 'string')) bad(`${tv.numClasses! - 1} class names expected`);
-  if (tv.norm !== 'frozen' && tv.norm !== 'batch') bad(`norm ${JSON.stringify(tv.norm)}`);
-  const t = tv.transform;
-  const stats = (v: unknown) => Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === 'number' && Number.isFinite(x));
-  if (!t || !(t.minSize >= 1 && t.maxSize >= t.minSize && t.maxSize <= 8192) || !stats(t.imageMean) || !stats(t.imageStd) || !t.imageStd.every((s) => s > 0) || t.sizeDivisible !== 32) bad('transform settings');
-  const preset = TV_PRESETS[m.preset!];
-  if (!sameForm(preset.rpn, tv.rpn)) bad('RPN settings');
-  if (!sameForm(preset.box, tv.box)) bad('box settings');
-  return m as TvCheckpointMeta;
-}
-
-/** The preset with the settings the metadata carries (they override torchvision's defaults). */
-function presetOf(arch: TvPresetName, tv: Pick<TvSettings, 'transform' | 'rpn' | 'box'>): TvPreset {
-  return { ...TV_PRESETS[arch], rpn: tv.rpn, box: tv.box, minSize: tv.transform.minSize, maxSize: tv.transform.maxSize };
-}
-
-/**
- * torchvision's builder for `arch` with the given settings (weights random until loaded). Built
- * here rather than with tvFasterRCNN so that the RPN and box settings can be the checkpoint's.
- */
-export function buildTvModel(arch: TvPresetName, tv: Pick<TvSettings, 'numClasses' | 'norm' | 'transform' | 'rpn' | 'box'>, opts: { trainableLayers?: number; seed?: number } = {}): TvFasterRCNN {
-  const rng = new Rng(opts.seed ?? 0);
-  const body = TV_PRESETS[arch].body;
-  const layers = opts.trainableLayers !== undefined ? { trainableLayers: opts.trainableLayers } : {};
-  const backbone: BackboneWithFPN = body === 'mobilenet_v3_large' ? mobilenetV3LargeFpnBackbone(rng, { norm: tv.norm, ...layers }) : resnetFpnBackbone(body, rng, { norm: tv.norm, ...layers });
-  return new TvFasterRCNN(backbone, tv.numClasses, presetOf(arch, tv), rng, { imageMean: tv.transform.imageMean, imageStd: tv.transform.imageStd });
-}
-
-/** Crop image i (h × w) out of a loader's NCHW batch padded to H × W. */
-function cropImage(batch: DetectionBatch, i: number): ImageInput {
-  const [, c, H, W] = batch.shape;
-  const [h, w] = batch.sizes[i]!;
-  const image = new Float32Array(c * h * w);
-  for (let ch = 0; ch < c; ch++) {
-    for (let y = 0; y < h; y++) {
-      const from = ((i * c + ch) * H + y) * W;
-      image.set(batch.images.subarray(from, from + w), (ch * h + y) * w);
-    }
-  }
-  return { image, height: h, width: w };
-}
-
-/**
- * An imported TvFasterRCNN as detect and eval use a detector: `config.numClasses` counts the
- * foreground classes only, as kdet's configs do. Images are run one at a time: each one's
- * detections do not depend on the others (torchvision pads with zeros after normalising, and
- * every stride divides 32), and at 800 × 1333 a batch of eight would not fit in wasm's memory.
- */
-export class ImportedDetector {
-  readonly config: { numClasses: number };
-
-  constructor(readonly model: TvFasterRCNN) {
-    this.config = { numClasses: model.numClasses - 1 };
-  }
-
-  get training(): boolean {
-    return this.model.training;
-  }
-
-  eval(): this {
-    this.model.eval();
-    return this;
-  }
-
-  train(on = true): this {
-    this.model.train(on);
-    return this;
-  }
-
-  async detectImages(images: readonly ImageInput[]): Promise<Detections[]> {
-    const out: Detections[] = [];
-    for (const image of images) out.push(...(await this.model.detect([image])));
-    return out;
-  }
-
-  /** A loader's batch: each image cropped out of the padding, detections in its own pixels. */
-  async detectBatch(batch: DetectionBatch): Promise<Detections[]> {
-    return this.detectImages(batch.sizes.map((_, i) => cropImage(batch, i)));
-  }
-
-  dispose(): void {
-    this.model.dispose();
+  try {
+    return checkMeta(meta, what, path);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
   }
 }
 

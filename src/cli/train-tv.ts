@@ -8,9 +8,8 @@
  */
 import { basename } from 'node:path';
 import type { AnyDataset } from '../data/types.js';
-import { IMAGENET_NORMALISATION } from '../data/transforms.js';
 import type { TrainerConfig } from '../detection/trainer.js';
-import { TV_PRESETS, type TvPresetName } from '../detection/tv-presets.js';
+import type { TvPresetName } from '../detection/tv-presets.js';
 import { maxTrainableLayers } from '../detection/tv-faster-rcnn.js';
 import { view } from '../engine/tensor.js';
 import { TV_LOSS_NAMES } from '../detection/tv-training.js';
@@ -18,7 +17,7 @@ import { loadCheckpoint } from '../nn/checkpoint.js';
 import type { NormKind } from '../models/conv-norm-act.js';
 import { UsageError } from './args.js';
 import { readAnyDetectorFile } from './load-model.js';
-import { buildTvModel, ImportedDetector, TV_ARCHS, type TvCheckpointMeta, type TvSettings } from './load-tv-model.js';
+import { buildTvModel, ImportedDetector, TV_ARCHS, tvSettings, type TvCheckpointMeta, type TvSettings } from './load-tv-model.js';
 import { runTraining } from './run-training.js';
 import { applyBodyFile, type BackboneFile } from './commands/pretrain.js';
 
@@ -70,15 +69,14 @@ export async function planTvTraining(o: TvTrainOptions, numClasses: number): Pro
   const max = maxTrainableLayers(o.preset);
   const trainableLayers = o.trainableLayers >= 0 ? o.trainableLayers : norm === 'batch' ? max : 3;
   if (trainableLayers > max) throw new UsageError(`kdet train: --trainable-layers ${trainableLayers}: ${o.preset} has ${max} (torchvision's trainable_backbone_layers is 0..${max})`);
-  const base = from?.meta.torchvision;
-  const preset = TV_PRESETS[o.preset];
-  const settings: Omit<TvSettings, 'importedFrom'> = {
-    numClasses: numClasses + 1,
+  const settings: Omit<TvSettings, 'importedFrom'> = tvSettings(o.preset, numClasses, {
     norm,
-    transform: { minSize: o.minSize, maxSize: o.maxSize, imageMean: base?.transform.imageMean ?? IMAGENET_NORMALISATION.mean, imageStd: base?.transform.imageStd ?? IMAGENET_NORMALISATION.std, sizeDivisible: 32 },
-    rpn: { ...(base?.rpn ?? preset.rpn), ...(o.rpnBatchSizePerImage ? { batchSizePerImage: o.rpnBatchSizePerImage } : {}) },
-    box: { ...(base?.box ?? preset.box), ...(o.boxBatchSizePerImage ? { batchSizePerImage: o.boxBatchSizePerImage } : {}) },
-  };
+    minSize: o.minSize,
+    maxSize: o.maxSize,
+    rpnBatchSizePerImage: o.rpnBatchSizePerImage,
+    boxBatchSizePerImage: o.boxBatchSizePerImage,
+    ...(from ? { base: from.meta.torchvision } : {}),
+  });
   return { settings, from, backbone: o.backbone, trainableLayers };
 }
 

@@ -25,3 +25,4 @@ export * from './tv-rpn.js';
 export * from './tv-box-head.js';
 export * from './tv-presets.js';
 export * from './tv-faster-rcnn.js';
+export * from './tv-checkpoint.js';
