@@ -93,7 +93,16 @@ def objective(student, teacher, adapters, images, targets, cfg=PAPER, lam=1.0):
     boxes, _ = student.rpn.filter_proposals(props, obj, il.image_sizes, per_level)
     labels, gt = student.rpn.assign_targets_to_anchors(anchors, tg)
     reg_t = student.rpn.box_coder.encode(gt, anchors)
-    loss_obj, loss_rpn = student.rpn.compute_loss(obj, dlt, labels, reg_t)
+    # torchvision's RPN loss (RegionProposalNetwork.compute_loss) written out, so that the teacher
+    # terms below use the anchors its sampler drew (compute_loss draws them inside and keeps them):
+    # the same draw, at the same point of the random stream, summed in the same order.
+    pos_masks, neg_masks = student.rpn.fg_bg_sampler(labels)
+    pos_inds = torch.where(torch.cat(pos_masks, dim=0))[0]
+    neg_inds = torch.where(torch.cat(neg_masks, dim=0))[0]
+    rpn_inds = torch.cat([pos_inds, neg_inds], dim=0)
+    lab = torch.cat(labels)
+    loss_rpn = F.smooth_l1_loss(dlt[pos_inds], torch.cat(reg_t)[pos_inds], beta=1 / 9, reduction='sum') / rpn_inds.numel()
+    loss_obj = F.binary_cross_entropy_with_logits(obj.flatten()[rpn_inds], lab[rpn_inds])
     rois, _, roi_labels, roi_reg_t = student.roi_heads.select_training_samples(boxes, tg)
     head = student.roi_heads.box_head(student.roi_heads.box_roi_pool(feats, rois, il.image_sizes))
     cls, box = student.roi_heads.box_predictor(head)
@@ -112,9 +121,8 @@ def objective(student, teacher, adapters, images, targets, cfg=PAPER, lam=1.0):
     # Anchors matched as boxes (the same for every image of a batch: one padded size).
     m, mt = len(anchors[0]), len(t_anchors[0])
     amap = match_anchors(anchors[0], t_anchors[0])
-    lab = torch.cat(labels)
-    sampled = torch.nonzero(lab >= 0).flatten().tolist()
-    positive = torch.nonzero(lab == 1).flatten().tolist()
+    sampled = sorted(rpn_inds.tolist())
+    positive = sorted(pos_inds.tolist())
     t_row = lambda g: (g // m) * mt + amap[g % m]
     ms = [g for g in sampled if amap[g % m] >= 0]
     mp = [g for g in positive if amap[g % m] >= 0]
