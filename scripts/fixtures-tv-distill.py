@@ -17,19 +17,8 @@ The objective itself is scripts/tv_distill_losses.py's `objective`, the definiti
 scripts/scale_out_distill.py trains with under DistributedDataParallel (and checks against this
 file's values before it does).
 
-The objective ("paper" recipe: mu 0.5, T 1, w_bg 1.5, lambda 1, nu 0.5, m 0, gamma 0.5, bounded L2,
-hints L2 'mean' through 1x1 adapters):
-- rpnCls = mu * loss_objectness + (1 - mu) * mean over the sampled anchors the teacher also has of
-  -sum_c w_c p_t[c] log p_s[c], with p = softmax([0, o]) (background first) of each model's logit o
-  at the same anchor box;
-- rpnReg = loss_rpn_box_reg + nu * sum over those positive anchors of [|s - y|^2 + m > |t - y|^2] |s - y|^2,
-  divided by the number of sampled anchors;
-- roiCls = mu * loss_classifier + (1 - mu) * the same soft term over every sampled ROI, the teacher's
-  logits from its own MultiScaleRoIAlign and box head on the student's ROIs;
-- roiReg = loss_box_reg + nu * the bounded term over the positive ROIs (ground-truth class's deltas),
-  divided by the number of sampled ROIs;
-- hint = gamma * mean over student levels of mean((adapter_i(S_i) - T_j)^2), T_j the teacher level of
-  the same spatial size (the same name first).
+The objective is the "paper" recipe (mu 0.5, T 1, w_bg 1.5, lambda 1, nu 0.5, m 0, gamma 0.5, bounded
+L2, hints L2 'mean' through 1x1 adapters); tv_distill_losses.py's docstring states each term.
 Stored: the five terms (float64), the matched fraction of anchors, the level matching, and the full
 float64 gradients of the total with respect to a few student and adapter tensors.
 """
