@@ -13,3 +13,4 @@ export * from './roi';
 export * from './boxes';
 export * from './optim';
 export * from './batchnorm';
+export * from './sparse';

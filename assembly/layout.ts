@@ -72,6 +72,16 @@ export function transpose2d(
       const i1 = min(i0 + TILE, rows);
       for (let j0 = 0; j0 < cols; j0 += TILE) {
         const j1 = min(j0 + TILE, cols);
+        // Destination rows a multiple of 4 KB apart all fall in one L1 set: walking a tile source
+        // row by source row touches 32 of them per pass, more than the set holds, so each line is
+        // fetched again for every 4 source rows (3-5× slower on [1024, 12544] → [12544, 1024]).
+        // Going down the source's columns instead keeps 4 destination rows live at a time.
+        if ((dstStride & 1023) == 0 && i1 - i0 == TILE && j1 - j0 == TILE) {
+          for (let j = j0; j < j1; j += 4) {
+            for (let i = i0; i < i1; i += 4) block4(at(row(sb, i, srcStride), j), at(row(db, j, dstStride), i), ss, ds);
+          }
+          continue;
+        }
         let i = i0;
         for (; i + 4 <= i1; i += 4) {
           let j = j0;

@@ -6,6 +6,7 @@
 //   node scripts/run.mjs bench/tune/tune.ts gradinput  [--rounds=N] [--shapes=NxHWxCINxCOUT,...]   stride-1 input gradient paths
 //   node scripts/run.mjs bench/tune/tune.ts gradfilter [--rounds=N] [--shapes=...]   filter gradient orientations
 //   node scripts/run.mjs bench/tune/tune.ts ab --wasm=A.wasm,B.wasm [--rounds=N]   two builds side by side
+//   node scripts/run.mjs bench/tune/tune.ts fc6 [--configs=MC:KC:NC,...]   block sizes on the box head's fc6 GEMMs
 //
 // blocking/gradinput build a variant of the module with tuning exports (build/kdet-tune.wasm).
 import { execFileSync } from 'node:child_process';
@@ -48,6 +49,15 @@ class Jobs {
   constructor(readonly ex: Tunable) {
     this.heap = new RawHeap(ex);
     this.scratch = this.heap.alloc(64 << 20);
+  }
+
+  /** y[m×n] = op(A)·op(B) on fresh random operands. */
+  gemm(name: string, m: number, k: number, n: number, transA: boolean, transB: boolean): Job {
+    const { heap, ex, scratch } = this;
+    const a = heap.upload(rnd(m * k));
+    const b = heap.upload(rnd(k * n));
+    const y = heap.alloc(m * n * 4);
+    return { name, flops: 2 * m * n * k, run: () => ex.matmul(a, b, y, 1, 1, m, k, n, transA ? 1 : 0, transB ? 1 : 0, scratch) };
   }
 
   matmul(s: number): Job {
@@ -124,6 +134,14 @@ if (mode === 'blocking') {
   const list = [jobs.matmul(256), jobs.matmul(1024), ...shapes.map(([n, hw, ci, co]) => jobs.conv(0, n, hw, ci, co)),
     jobs.conv(2, 1, 64, 32, 64)];
   const blocks = (option('configs') ?? '128:256:2048,64:256:2048,256:256:2048,128:128:2048,128:384:2048,128:512:2048,128:256:512,128:256:1024')
+    .split(',').map((c) => c.split(':').map(Number) as [number, number, number]);
+  measure(blocks.map(([mc, kc, nc]) => ({ name: `MC ${mc} KC ${kc} NC ${nc}`, apply: () => jobs.ex.setBlocking!(mc, kc, nc), jobs: list })));
+} else if (mode === 'fc6') {
+  // torchvision's TwoMLPHead fc6 in a MobileNetV3-320-FPN training step: 1024 ROIs × 12544 → 1024.
+  const jobs = new Jobs(load(buildTuningModule()));
+  const list = [jobs.gemm('fwd x·Wᵀ', 1024, 12544, 1024, false, true), jobs.gemm('dx dy·W', 1024, 1024, 12544, false, false),
+    jobs.gemm('dW dyᵀ·x', 1024, 1024, 12544, true, false)];
+  const blocks = (option('configs') ?? '128:256:512,128:512:512,64:512:512,64:1024:512,128:256:256,32:1024:256')
     .split(',').map((c) => c.split(':').map(Number) as [number, number, number]);
   measure(blocks.map(([mc, kc, nc]) => ({ name: `MC ${mc} KC ${kc} NC ${nc}`, apply: () => jobs.ex.setBlocking!(mc, kc, nc), jobs: list })));
 } else if (mode === 'gradinput') {

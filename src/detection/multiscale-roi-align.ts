@@ -1,12 +1,15 @@
 import { tensor, zeros } from '../engine/ops/creation.js';
 import { roiAlign } from '../engine/ops/detection.js';
-import { concat, gather } from '../engine/ops/layout.js';
+import { add } from '../engine/ops/elementwise.js';
+import { concat, flatten, gather } from '../engine/ops/layout.js';
+import { linear } from '../engine/ops/linalg.js';
 import { scope } from '../engine/scope.js';
 import type { Tensor } from '../engine/tensor.js';
 import { Module } from '../nn/module.js';
 import { roundHalfEven } from './anchors.js';
 import type { Boxes } from './boxes.js';
 import type { FeatureMaps } from './fpn.js';
+import { roiAlignLinear, roiAlignLinearPays, roiAlignMatrix } from './roi-align-linear.js';
 import type { ImageSize } from './transform.js';
 
 const f = Math.fround;
@@ -144,34 +147,73 @@ export class MultiScaleRoIAlign extends Module {
    * each image's [height, width] before padding (what the scales are inferred from).
    */
   forward(x: FeatureMaps, boxes: readonly Boxes[], imageSizes: readonly ImageSize[]): Tensor {
+    const [oh, ow] = this.outputSize;
+    return this.perLevel(x, boxes, imageSizes, (feature, rows, scale) => this.poolLevel(feature, rows, scale), (c) => [c, oh, ow]);
+  }
+
+  /**
+   * linear(flatten(forward(x, boxes, imageSizes)), weight, bias), the box head's first layer on
+   * the pooled features, [K, O]: on a level whose map has fewer pixels than it has boxes, computed
+   * through the map's pixels (roi-align-linear.ts) when that costs less; equal to the direct
+   * path up to float32 rounding. `weight` [O, C·h·w] in nn.Linear's layout.
+   */
+  forwardLinear(x: FeatureMaps, boxes: readonly Boxes[], imageSizes: readonly ImageSize[], weight: Tensor, bias: Tensor | null): Tensor {
+    const o = weight.shape[0]!;
+    return scope(() => {
+      const pre = this.perLevel(x, boxes, imageSizes, (feature, rows, scale) => {
+        const [n, c, h, w] = feature.shape as [number, number, number, number];
+        const bins = this.outputSize[0] * this.outputSize[1];
+        const k = rows.length / 5;
+        // With no entries at all the pixel order would pay (a lower bound); then decide on the
+        // matrix's real entry count.
+        if (k > 0 && roiAlignLinearPays(k, n * h * w, c, bins, 0)) {
+          const matrix = roiAlignMatrix(rows, { n, h, w, pooledH: this.outputSize[0], pooledW: this.outputSize[1], spatialScale: scale, samplingRatio: this.samplingRatio, aligned: false });
+          if (roiAlignLinearPays(k, n * h * w, c, bins, matrix.nnz)) return roiAlignLinear(feature, matrix, weight, this.outputSize);
+        }
+        return linear(flatten(this.poolLevel(feature, rows, scale), 1), weight);
+      }, () => [o]);
+      return bias ? add(pre, bias) : pre;
+    });
+  }
+
+  private poolLevel(feature: Tensor, rows: Float32Array, scale: number): Tensor {
+    return scope(() =>
+      roiAlign(feature, tensor(rows, [rows.length / 5, 5], { backend: feature.backend }), {
+        outputSize: this.outputSize,
+        spatialScale: scale,
+        samplingRatio: this.samplingRatio,
+        aligned: false,
+      }),
+    );
+  }
+
+  /**
+   * Runs `level` on each level's boxes (ROI rows) and puts the rows back in the boxes' order;
+   * `rowShape(channels)` is the shape of one row, for the zero rows of boxes with no level.
+   */
+  private perLevel(
+    x: FeatureMaps, boxes: readonly Boxes[], imageSizes: readonly ImageSize[],
+    level: (feature: Tensor, rows: Float32Array, scale: number) => Tensor, rowShape: (channels: number) => number[],
+  ): Tensor {
     const feats = this.filterInput(x);
     this.inferred ??= setupScales(feats.map((t) => t.shape[2]!), imageSizes, this.canonicalScale, this.canonicalLevel);
     const { scales, mapper } = this.inferred;
     const rois = toRoiFormat(boxes);
     const k = rois.length / 5;
     const backend = feats[0]!.backend;
-    const pool = (feature: Tensor, rows: Float32Array, scale: number): Tensor =>
-      scope(() =>
-        roiAlign(feature, tensor(rows, [rows.length / 5, 5], { backend }), {
-          outputSize: this.outputSize,
-          spatialScale: scale,
-          samplingRatio: this.samplingRatio,
-          aligned: false,
-        }),
-      );
-    if (feats.length === 1) return pool(feats[0]!, rois, scales[0]!);
+    if (feats.length === 1) return level(feats[0]!, rois, scales[0]!);
 
     const levels = mapper.levels(boxes);
     return scope(() => {
       const parts: Tensor[] = [];
       const order: number[] = [];
-      feats.forEach((feature, level) => {
+      feats.forEach((feature, l) => {
         const idx: number[] = [];
-        levels.forEach((l, i) => l === level && idx.push(i));
+        levels.forEach((li, i) => li === l && idx.push(i));
         if (idx.length === 0) return;
         const rows = new Float32Array(idx.length * 5);
         idx.forEach((i, j) => rows.set(rois.subarray(i * 5, i * 5 + 5), j * 5));
-        parts.push(pool(feature, rows, scales[level]!));
+        parts.push(level(feature, rows, scales[l]!));
         order.push(...idx);
       });
       // Row j of the stacked parts is box order[j]. Boxes with no level (negative area) all
@@ -179,11 +221,10 @@ export class MultiScaleRoIAlign extends Module {
       const source = new Int32Array(k);
       order.forEach((box, j) => (source[box] = j));
       if (order.length < k) {
-        const [c, [oh, ow]] = [feats[0]!.shape[1]!, this.outputSize];
         levels.forEach((l, i) => l < 0 && (source[i] = order.length));
-        parts.push(zeros([1, c, oh, ow], { backend }));
+        parts.push(zeros([1, ...rowShape(feats[0]!.shape[1]!)], { backend }));
       }
-      if (parts.length === 0) return pool(feats[0]!, rois, scales[0]!); // no boxes: [0, C, h, w]
+      if (parts.length === 0) return level(feats[0]!, rois, scales[0]!); // no boxes: [0, …]
       const stacked = parts.length === 1 ? parts[0]! : concat(parts, 0);
       if (stacked.shape[0] === k && source.every((s, i) => s === i)) return stacked;
       return gather(stacked, tensor(source, [k], { dtype: 'int32', backend }), 0);

@@ -33,6 +33,15 @@ export class TvTwoMLPHead extends Module {
   forward(x: Tensor): Tensor {
     return scope(() => relu(this.fc7.forward(relu(this.fc6.forward(flatten(x, 1))))));
   }
+
+  /**
+   * forward(pool.forward(features, boxes, imageSizes)) with fc6 applied as the pooler sees fit
+   * (through the map's pixels where the map is smaller than the box count: the same values up to
+   * float32 rounding, a fraction of the work).
+   */
+  forwardPooled(pool: MultiScaleRoIAlign, features: FeatureMaps, boxes: readonly Boxes[], imageSizes: readonly ImageSize[]): Tensor {
+    return scope(() => relu(this.fc7.forward(relu(pool.forwardLinear(features, boxes, imageSizes, this.fc6.weight.value, this.fc6.bias?.value ?? null)))));
+  }
 }
 
 /**
@@ -99,7 +108,7 @@ export class TvRoIHeads extends Module {
 
   /** Pool the proposals, run the head: class logits [K, C] and box regression [K, 4C], image-major. */
   forward(features: FeatureMaps, proposals: readonly Boxes[], imageSizes: readonly ImageSize[]): { classLogits: Tensor; boxRegression: Tensor } {
-    return scope(() => this.boxPredictor.forward(this.boxHead.forward(this.boxRoiPool.forward(features, proposals, imageSizes))));
+    return scope(() => this.boxPredictor.forward(this.boxHead.forwardPooled(this.boxRoiPool, features, proposals, imageSizes)));
   }
 
   /** Eval-mode RoIHeads.forward: the detections per image, boxes in the (transformed) input's pixels. */

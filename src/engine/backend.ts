@@ -81,6 +81,13 @@ export interface Backend<B = unknown> {
    * Out: [max(batchA, batchB), m, n].
    */
   matmul(a: B, b: B, p: MatmulParams): B;
+  /**
+   * Sparse (CSR) × dense: out[r, :] = Σ values[j] · x[colIdx[j], :] over j in [rowPtr[r],
+   * rowPtr[r+1]), summed in j order, out [rows, width] (a row with no entries is zero). rowPtr int32
+   * [rows + 1] (0 first, non-decreasing, nnz last), colIdx int32 [nnz] in [0, xRows), values
+   * float32 [nnz], x float32 [xRows, width]: all engine-checked.
+   */
+  spmm(rowPtr: B, colIdx: B, values: B, x: B, p: SpmmParams): B;
   conv2d(x: B, w: B, bias: B | null, p: Conv2dParams): B;
   conv2dGradInput(dy: B, w: B, p: Conv2dParams): B;
   conv2dGradFilter(x: B, dy: B, p: Conv2dParams): B;
@@ -177,6 +184,17 @@ export interface BatchNormParams {
   /** h·w. */
   hw: number;
   eps: number;
+}
+
+export interface SpmmParams {
+  /** Rows of the sparse matrix and of the output. */
+  rows: number;
+  /** Rows of the dense operand. */
+  xRows: number;
+  /** Columns of the dense operand and of the output. */
+  width: number;
+  /** Stored entries: rowPtr[rows]. */
+  nnz: number;
 }
 
 export interface RoiParams {

@@ -37,7 +37,10 @@ describe('wasm transpose', () => {
   });
 
   it('blocked 2-D and batched paths, sizes off the 4×4 and 32×32 grids', () => {
-    for (const [shape, perm] of [[[67, 45], [1, 0]], [[3, 33, 70], [0, 2, 1]], [[2, 5, 7, 9], [0, 2, 3, 1]], [[2, 9, 6, 5], [0, 3, 1, 2]], [[4, 6, 5], [2, 0, 1]]] as [number[], number[]][]) {
+    for (const [shape, perm] of [[[67, 45], [1, 0]], [[3, 33, 70], [0, 2, 1]], [[2, 5, 7, 9], [0, 2, 3, 1]], [[2, 9, 6, 5], [0, 3, 1, 2]], [[4, 6, 5], [2, 0, 1]],
+      // Destination rows 1024 floats apart (the column-wise tile order), with a partial last tile
+      // of columns and a batch.
+      [[1024, 40], [1, 0]], [[2, 2048, 35], [0, 2, 1]]] as [number[], number[]][]) {
       const xs = Array.from({ length: sizeOf(shape) }, () => Math.fround(rng.normal()));
       const x = upF32(b, xs);
       expect(Array.from(takeF32(b, b.transpose(x, shape, perm, 'float32'), xs.length))).toEqual(naiveTranspose(xs, shape, perm));

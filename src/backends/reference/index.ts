@@ -1,5 +1,5 @@
 import type {
-  Backend, BinaryOp, Conv2dParams, MatmulParams, Pool2dParams, ReduceOp, RoiParams, SgdParams, UnaryOp,
+  Backend, BinaryOp, Conv2dParams, MatmulParams, Pool2dParams, ReduceOp, RoiParams, SgdParams, SpmmParams, UnaryOp,
 } from '../../engine/backend.js';
 import type { DataArray, DType } from '../../engine/dtype.js';
 import { fmtShape } from '../../engine/errors.js';
@@ -13,6 +13,7 @@ import { matmul } from './linalg.js';
 import { argReduce, reduce, softmax } from './reduce.js';
 import { sgdUpdate } from './optim.js';
 import { roiAlign, roiAlignGrad, roiPool, roiPoolGrad } from './roi.js';
+import { spmm } from './sparse.js';
 
 export { RefBuffer, ReferenceBackendError } from './buffer.js';
 
@@ -99,6 +100,9 @@ export function createReferenceBackend(): ReferenceBackend {
     argReduce: (op, x, outer, n, inner) => make(argReduce(op, f32(op, 'x', x, outer * n * inner), outer, n, inner), 'int32'),
     softmax: (x, rows, cols, log) => make(softmax(f32('softmax', 'x', x, rows * cols), rows, cols, log)),
 
+    spmm: (rowPtr, colIdx, values, x, p: SpmmParams) =>
+      make(spmm(i32('spmm', 'rowPtr', rowPtr, p.rows + 1), i32('spmm', 'colIdx', colIdx, p.nnz), f32('spmm', 'values', values, p.nnz),
+        f32('spmm', 'x', x, p.xRows * p.width), p.rows, p.xRows, p.width)),
     matmul: (a, b, p: MatmulParams) =>
       make(matmul(f32('matmul', 'a', a, p.batchA * p.m * p.k), f32('matmul', 'b', b, p.batchB * p.k * p.n), p)),
     conv2d: (x, w, bias, p: Conv2dParams) => {

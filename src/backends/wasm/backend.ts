@@ -1,5 +1,5 @@
 import type {
-  Backend, BatchNormParams, BinaryOp, Conv2dParams, MatmulParams, Pool2dParams, ReduceOp, RoiParams, SgdParams, UnaryOp,
+  Backend, BatchNormParams, BinaryOp, Conv2dParams, MatmulParams, Pool2dParams, ReduceOp, RoiParams, SpmmParams, SgdParams, UnaryOp,
 } from '../../engine/backend.js';
 import type { DataArray, DType } from '../../engine/dtype.js';
 import { KdetError } from '../../engine/errors.js';
@@ -13,6 +13,7 @@ import * as nn from './nn.js';
 import { sgdUpdate } from './optim.js';
 import * as bn from './batchnorm.js';
 import * as red from './reduce.js';
+import * as sparse from './sparse.js';
 
 /**
  * The WebAssembly SIMD backend: tensors live in the module's linear memory (see memory.ts) and
@@ -149,6 +150,10 @@ export class WasmBackend implements Backend<WasmBuffer> {
   }
 
   // ---- linear algebra ----
+  spmm(rowPtr: WasmBuffer, colIdx: WasmBuffer, values: WasmBuffer, x: WasmBuffer, p: SpmmParams): WasmBuffer {
+    return sparse.spmm(this.ctx, rowPtr, colIdx, values, x, p);
+  }
+
   matmul(a: WasmBuffer, b: WasmBuffer, p: MatmulParams): WasmBuffer {
     return nn.matmul(this.ctx, a, b, p);
   }

@@ -36,7 +36,7 @@ const POOL_KERNELS: readonly (keyof KdetWasmExports)[] = [
   'castI32ToF32', 'unary', 'clamp', 'sgdUpdate', 'binary', 'where', 'reduceSum', 'reduceMax', 'reduceMin', 'softmax',
   'maxPool2dForward', 'maxPool2dBackward', 'roiAlignForward', 'roiAlignBackward', 'roiPoolForward', 'roiPoolBackward',
   'transpose2d', 'boxIou', 'depthwiseForward', 'depthwiseGradInput', 'depthwiseGradFilter', 'batchNormForward',
-  'batchNormBackward',
+  'batchNormBackward', 'spmm',
 ];
 
 /**

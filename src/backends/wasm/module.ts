@@ -41,6 +41,8 @@ export interface KdetWasmExports {
 
   maxPool2dForward(x: number, y: number, argmax: number, params: number, start: number, end: number): void;
   maxPool2dBackward(dy: number, argmax: number, dx: number, params: number, start: number, end: number): void;
+  // Sparse × dense (assembly/sparse.ts): ranges of rows and columns.
+  spmm(rowPtr: number, colIdx: number, values: number, x: number, out: number, width: number, rStart: number, rEnd: number, cStart: number, cEnd: number): void;
   roiAlignForward(xT: number, rois: number, out: number, params: number, plan: number, cStart: number, cEnd: number): void;
   roiAlignBackward(dy: number, rois: number, dxT: number, params: number, plan: number, cStart: number, cEnd: number): void;
   roiPoolForward(x: number, rois: number, out: number, argmax: number, params: number, cStart: number, cEnd: number): void;
@@ -99,7 +101,7 @@ const REQUIRED: readonly (keyof KdetWasmExports)[] = [
   'memory', 'heapBase', 'fill32', 'castF32ToI32', 'castI32ToF32', 'oneHot', 'unary', 'clamp', 'sgdUpdate', 'binary', 'where',
   'reduceSum', 'reduceMax', 'reduceMin', 'argReduce', 'softmax', 'copyStrided', 'transpose2d', 'copyRows', 'gather',
   'scatterAdd', 'maxPool2dForward', 'maxPool2dBackward', 'roiAlignForward', 'roiAlignBackward', 'roiPoolForward',
-  'roiPoolBackward', 'boxIouPrepare', 'boxIou', 'nms', 'matmulSplit', 'conv2dForwardSplit', 'conv2dGradInputSplit',
+  'roiPoolBackward', 'spmm', 'boxIouPrepare', 'boxIou', 'nms', 'matmulSplit', 'conv2dForwardSplit', 'conv2dGradInputSplit',
   'conv2dGradFilterSplit', 'conv2dGradInputTransposed', 'conv2dGradFilterIsTransposed', 'depthwiseScratchBytes',
   'depthwiseForward', 'depthwiseGradInput', 'depthwiseGradFilter', 'batchNormForward', 'batchNormBackward',
 ];

@@ -1,5 +1,5 @@
 import type {
-  Backend, BinaryOp, Conv2dParams, MatmulParams, Pool2dParams, ReduceOp, RoiParams, SgdParams, UnaryOp,
+  Backend, BinaryOp, Conv2dParams, MatmulParams, Pool2dParams, ReduceOp, RoiParams, SgdParams, SpmmParams, UnaryOp,
 } from '../../engine/backend.js';
 import type { DataArray, DType } from '../../engine/dtype.js';
 import { isDepthwise } from '../../engine/depthwise.js';
@@ -15,6 +15,7 @@ import * as layout from './kernels/layout.js';
 import * as optim from './kernels/optim.js';
 import * as pool from './kernels/pool2d.js';
 import * as red from './kernels/reduce.js';
+import * as sparse from './kernels/sparse.js';
 
 /**
  * The Backend contract on WebGPU: every kernel is a WGSL compute shader (shaders/*.wgsl).
@@ -146,6 +147,9 @@ export class WebGPUBackend implements Backend<GpuBuffer> {
   // ---- linear algebra ----
   matmul(a: GpuBuffer, b: GpuBuffer, p: MatmulParams): GpuBuffer {
     return gemm.matmul(this.ctx, a, b, p);
+  }
+  spmm(rowPtr: GpuBuffer, colIdx: GpuBuffer, values: GpuBuffer, x: GpuBuffer, p: SpmmParams): GpuBuffer {
+    return sparse.spmm(this.ctx, rowPtr, colIdx, values, x, p);
   }
   conv2d(x: GpuBuffer, w: GpuBuffer, bias: GpuBuffer | null, p: Conv2dParams): GpuBuffer {
     return isDepthwise(p) ? depthwise.conv2d(this.ctx, x, w, bias, p) : gemm.conv2d(this.ctx, x, w, bias, p);

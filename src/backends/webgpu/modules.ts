@@ -22,6 +22,7 @@ const MODULES = {
   roi_pool: ['common', 'roi_pool'],
   boxes: ['common', 'boxes'],
   optim: ['common', 'optim'],
+  sparse: ['common', 'spmm'],
 } as const;
 
 export type ModuleName = keyof typeof MODULES;

@@ -8,3 +8,4 @@ export * from './nn.js';
 export * from './detection.js';
 export * from './optim.js';
 export * from './batchnorm.js';
+export * from './sparse.js';
