@@ -330,11 +330,25 @@ The ratio column is PyTorch's median over kdet's: above 1, kdet is faster (the t
 for the training step at 1 and at 2 threads). On a 2-core machine, measure with nothing else
 running: with another process on a core, 2-thread times mostly measure waiting.
 
+**The box head through the map's pixels.** fc6 reads RoIAlign's output, which is linear in the
+feature map: fc6(RoIAlign_k(F)) = Σ_bin Σ_pixel A_k[bin, pixel] · G[pixel, bin] with G[pixel, bin]
+= W[:, :, bin] · F[:, pixel]. MobileNetV3-320-FPN pools every ROI from one 10×10 map, so G is a
+GEMM over 2 × 100 pixels where fc6 is one over 1024 ROIs; the rest is a sparse sum (≤ 16 pixels a
+bin). kdet takes that order per FPN level wherever it costs less (\`src/detection/roi-align-linear.ts\`;
+never on a ResNet-FPN's 80×80 level): the same function up to float32 rounding (\`--exact\` below
+agrees with PyTorch to float32 rounding; tested against the direct path on every backend). PyTorch
+pools then multiplies. So did kdet before this path (run of 2026-12-07 23:04): 2.19 s against PyTorch's 2.70 at 1 thread
+(1.24×), 79 % of it fc6's three GEMMs (85.7 GFLOP a step) at 46 GFLOP/s, close to what 128-bit wasm
+SIMD gives on this machine (the micro-kernel's 51 in L1), so no GEMM tuning could reach 1.5×.
+Expected with the pixel order: those GEMMs fall to ~16 GFLOP and the step to ≤ 1.5 s (≥ 1.8×).
+
 **Profile.** For each case, one step of kdet at 1 thread after a warm-up step, every WasmBackend
 method timed (\`bench/tune/op-timer.ts\`, the mechanism of \`bench/tune/op-profile.ts\`), and the heavy
-kernels also per shape, which names the layer (fc6's forward is
-\`matmul 1024×12544 · (1024×12544)ᵀ\`: 1024 ROIs × 12544 inputs times the stored weight, transposed). The
-time outside backend methods is kdet's JavaScript: tape, sampling, matching, anchors.
+kernels also per shape, which names the layer (G for fc6 is
+\`matmul (256×200)ᵀ · 256×50176\`: 256 channels × 200 pixels against the weight reordered by bin; the
+teacher's fc6 forward on its finest level is \`matmul 1024×12544 · (1024×12544)ᵀ\`). The
+time outside backend methods is kdet's JavaScript: tape, sampling, matching, anchors, RoIAlign's
+sparse matrix.
 `;
 
 function commitLine(): string {
